@@ -1,0 +1,42 @@
+# vigil — the README's two commands are `make run` and `make test`.
+# Both run `make setup` first; it is idempotent and only fetches what is missing.
+
+SHELL := /bin/bash
+CARGO ?= cargo
+ROOT := $(CURDIR)
+export ORT_DYLIB_PATH ?= $(ROOT)/third_party/onnxruntime/libonnxruntime.so
+MODEL := models/yolov12n.onnx
+MODEL_DYN := models/yolov12n-dyn.onnx
+CONFIG ?= configs/vigil.toml
+
+.PHONY: setup run test build release bench fmt clippy clean-models
+
+## setup: system packages, ONNX Runtime, the default model (+ its batch-dynamic copy), sample media
+setup:
+	./scripts/setup.sh
+	@if [ ! -f $(MODEL_DYN) ]; then \
+	  echo "setup: writing the batch-dynamic model $(MODEL_DYN)"; \
+	  $(CARGO) run -q -p vigil -- model prepare $(MODEL) $(MODEL_DYN); \
+	fi
+
+build: setup
+	$(CARGO) build --workspace
+
+release: setup
+	$(CARGO) build --release -p vigil
+
+## run: vigil on its default config and the sample clip
+run: release
+	./target/release/vigil --config $(CONFIG) detect data/photos/dog.jpg data/photos/person.jpg
+
+## test: formatting, lints, and every test against the real model, runtime and media
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace
+
+bench: setup
+	$(CARGO) bench -p vigil-benches
+
+clean-models:
+	rm -f $(MODEL_DYN)

@@ -1,0 +1,395 @@
+//! The shared half of the pipeline: one scheduler, a preprocessing pool and
+//! one inference thread serve every stream.
+//!
+//! ```text
+//! decoder[s] ─ring[s]─┐            ┌─ preprocess ─┐
+//! decoder[t] ─ring[t]─┼─scheduler──┼─ preprocess ─┼─ batcher/inference ─┬─ post[s] → sink[s]
+//!                     │  (skip,    └──────────────┘   (max_size or       └─ post[t] → sink[t]
+//!                     │  round-robin)                  max_wait_ms)
+//!                     └─ skipped frames ───────────────────────────────────→ post[*] (reordered)
+//! ```
+//!
+//! The scheduler takes at most one frame per stream per sweep, so a busy
+//! stream cannot starve a quiet one; bounded channels between the stages
+//! carry backpressure back to the rings, where each stream's overflow policy
+//! decides between dropping (live) and waiting (files).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use vigil_core::config::BatchConfig;
+use vigil_core::{Frame, StreamId};
+use vigil_detect::{preprocess, Detector, Prepared};
+
+use crate::ring::{Overflow, Ring};
+use crate::skip::FrameSkipper;
+use crate::stream::{self, PostMsg, StreamHandle, StreamOptions};
+use crate::types::{FrameSink, FrameSource, StreamStats, Timings, TrackStage};
+
+/// Settings of the shared stages.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub batch: BatchConfig,
+    /// Preprocessing threads (letterbox runs off the inference thread).
+    pub preprocess_threads: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            batch: BatchConfig::default(),
+            preprocess_threads: 2,
+        }
+    }
+}
+
+/// A decoded frame waiting in a stream's ring.
+pub(crate) struct Decoded {
+    pub frame: Frame,
+    pub decode: Duration,
+}
+
+/// The scheduler's view of one stream.
+pub(crate) struct StreamCtx {
+    pub id: StreamId,
+    pub ring: Ring<Decoded>,
+    pub live: bool,
+    skipper: Mutex<FrameSkipper>,
+    next_seq: AtomicU64,
+    ended: AtomicBool,
+    pub post_tx: Sender<PostMsg>,
+    pub stats: Arc<StreamStats>,
+}
+
+struct PreJob {
+    ctx: Arc<StreamCtx>,
+    seq: u64,
+    decoded: Decoded,
+    selected_at: Instant,
+}
+
+/// Everything about a frame in flight except its input tensor, which goes
+/// into the batch.
+struct JobMeta {
+    ctx: Arc<StreamCtx>,
+    seq: u64,
+    frame: Frame,
+    timings: Timings,
+    selected_at: Instant,
+}
+
+struct InferJob {
+    meta: JobMeta,
+    prepared: Prepared,
+}
+
+struct Shared {
+    streams: Mutex<Vec<Arc<StreamCtx>>>,
+    wake_tx: Sender<()>,
+    shutdown: AtomicBool,
+}
+
+/// The shared detector and its threads. Streams are attached with
+/// [`Engine::add_stream`] and may come and go while it runs.
+pub struct Engine {
+    shared: Arc<Shared>,
+    input_size: (u32, u32),
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Starts the scheduler, preprocessing pool and inference thread around
+    /// `detector` (which moves to the inference thread).
+    pub fn start(detector: Detector, cfg: EngineConfig) -> Engine {
+        let input_size = detector.input_size();
+        let max = cfg.batch.max_size.max(1);
+        let (wake_tx, wake_rx) = bounded::<()>(1);
+        let shared = Arc::new(Shared {
+            streams: Mutex::new(Vec::new()),
+            wake_tx,
+            shutdown: AtomicBool::new(false),
+        });
+        // Two batches' worth in flight per hop keeps the detector fed without
+        // letting latency grow.
+        let (pre_tx, pre_rx) = bounded::<PreJob>(max * 2);
+        let (infer_tx, infer_rx) = bounded::<InferJob>(max * 2);
+        let mut threads = Vec::new();
+
+        let sched_shared = Arc::clone(&shared);
+        threads.push(spawn("vigil-scheduler", move || {
+            schedule(&sched_shared, &wake_rx, &pre_tx)
+        }));
+        for i in 0..cfg.preprocess_threads.max(1) {
+            let rx = pre_rx.clone();
+            let tx = infer_tx.clone();
+            threads.push(spawn(&format!("vigil-preprocess-{i}"), move || {
+                preprocess_worker(&rx, &tx, input_size)
+            }));
+        }
+        drop((pre_rx, infer_tx));
+        let wait = Duration::from_millis(cfg.batch.max_wait_ms);
+        threads.push(spawn("vigil-inference", move || {
+            inference_worker(detector, &infer_rx, max, wait)
+        }));
+        Engine {
+            shared,
+            input_size,
+            threads,
+        }
+    }
+
+    pub fn input_size(&self) -> (u32, u32) {
+        self.input_size
+    }
+
+    /// Attaches a stream: spawns its decoder and post-processing threads.
+    pub fn add_stream(
+        &self,
+        source: Box<dyn FrameSource>,
+        sink: Box<dyn FrameSink>,
+        tracker: Option<Box<dyn TrackStage>>,
+        opts: StreamOptions,
+    ) -> StreamHandle {
+        let live = source.is_live();
+        let stats = Arc::new(StreamStats::default());
+        let (post_tx, post_rx) = crossbeam_channel::unbounded();
+        let overflow = if live {
+            Overflow::DropOldest
+        } else {
+            Overflow::Block
+        };
+        let ctx = Arc::new(StreamCtx {
+            id: opts.id.clone(),
+            ring: Ring::new(opts.ring_capacity, overflow),
+            live,
+            skipper: Mutex::new(FrameSkipper::new(opts.skip)),
+            next_seq: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            post_tx,
+            stats: Arc::clone(&stats),
+        });
+        lock(&self.shared.streams).push(Arc::clone(&ctx));
+        stream::spawn(
+            ctx,
+            source,
+            sink,
+            tracker,
+            post_rx,
+            self.shared.wake_tx.clone(),
+        )
+    }
+
+    /// Stops accepting work once every attached stream has ended, then joins
+    /// all threads. Streams should be stopped or finished first.
+    pub fn shutdown(mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        let _ = self.shared.wake_tx.try_send(());
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        let _ = self.shared.wake_tx.try_send(());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("cannot spawn thread {name}: {e}"))
+}
+
+/// Round-robin over the streams' rings: one frame per stream per sweep.
+fn schedule(shared: &Shared, wake_rx: &Receiver<()>, pre_tx: &Sender<PreJob>) {
+    let mut order: VecDeque<Arc<StreamCtx>> = VecDeque::new();
+    loop {
+        // Pick up streams added since the last sweep, keeping rotation order.
+        {
+            let all = lock(&shared.streams);
+            for s in all.iter() {
+                if !order.iter().any(|o| Arc::ptr_eq(o, s)) {
+                    order.push_back(Arc::clone(s));
+                }
+            }
+        }
+        let mut progressed = false;
+        for _ in 0..order.len() {
+            let Some(ctx) = order.pop_front() else { break };
+            let item = if ctx.live {
+                ctx.ring.pop_latest()
+            } else {
+                ctx.ring.try_pop()
+            };
+            ctx.stats
+                .dropped
+                .store(ctx.ring.dropped(), Ordering::Relaxed);
+            match item {
+                Some(decoded) => {
+                    progressed = true;
+                    dispatch(&ctx, decoded, pre_tx);
+                    order.push_back(ctx);
+                }
+                None if ctx.ring.is_finished() => {
+                    if !ctx.ended.swap(true, Ordering::SeqCst) {
+                        let total = ctx.next_seq.load(Ordering::SeqCst);
+                        let _ = ctx.post_tx.send(PostMsg::End { total });
+                    }
+                    lock(&shared.streams).retain(|s| !Arc::ptr_eq(s, &ctx));
+                }
+                None => order.push_back(ctx),
+            }
+        }
+        if !progressed {
+            if shared.shutdown.load(Ordering::SeqCst) && order.is_empty() {
+                return;
+            }
+            match wake_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+fn dispatch(ctx: &Arc<StreamCtx>, decoded: Decoded, pre_tx: &Sender<PreJob>) {
+    let seq = ctx.next_seq.fetch_add(1, Ordering::SeqCst);
+    let take = lock(&ctx.skipper).select(decoded.frame.pts);
+    if take {
+        let job = PreJob {
+            ctx: Arc::clone(ctx),
+            seq,
+            decoded,
+            selected_at: Instant::now(),
+        };
+        if let Err(e) = pre_tx.send(job) {
+            // Only during shutdown: keep the stream's sequence complete.
+            let job = e.into_inner();
+            let _ = ctx.post_tx.send(PostMsg::Failed {
+                seq,
+                frame: job.decoded.frame,
+                error: "pipeline is shutting down".into(),
+            });
+        }
+    } else {
+        ctx.stats.skipped.fetch_add(1, Ordering::Relaxed);
+        let _ = ctx.post_tx.send(PostMsg::Skipped {
+            seq,
+            frame: decoded.frame,
+            decode: decoded.decode,
+        });
+    }
+}
+
+fn preprocess_worker(rx: &Receiver<PreJob>, tx: &Sender<InferJob>, (w, h): (u32, u32)) {
+    for job in rx.iter() {
+        let t = Instant::now();
+        match preprocess::preprocess(&job.decoded.frame.image, w, h) {
+            Ok(prepared) => {
+                let timings = Timings {
+                    decode: job.decoded.decode,
+                    preprocess: t.elapsed(),
+                    ..Timings::default()
+                };
+                let out = InferJob {
+                    meta: JobMeta {
+                        ctx: job.ctx,
+                        seq: job.seq,
+                        frame: job.decoded.frame,
+                        timings,
+                        selected_at: job.selected_at,
+                    },
+                    prepared,
+                };
+                if let Err(e) = tx.send(out) {
+                    let m = e.into_inner().meta;
+                    let _ = m.ctx.post_tx.send(PostMsg::Failed {
+                        seq: m.seq,
+                        frame: m.frame,
+                        error: "pipeline is shutting down".into(),
+                    });
+                }
+            }
+            Err(e) => {
+                let _ = job.ctx.post_tx.send(PostMsg::Failed {
+                    seq: job.seq,
+                    frame: job.decoded.frame,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Collects up to `max` items, waiting at most `max_wait` after the first.
+/// `None` once the channel is closed and empty.
+pub fn collect_batch<T>(rx: &Receiver<T>, max: usize, max_wait: Duration) -> Option<Vec<T>> {
+    let first = rx.recv().ok()?;
+    let deadline = Instant::now() + max_wait;
+    let mut batch = Vec::with_capacity(max);
+    batch.push(first);
+    while batch.len() < max {
+        match rx.recv_deadline(deadline) {
+            Ok(item) => batch.push(item),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+fn inference_worker(
+    mut detector: Detector,
+    rx: &Receiver<InferJob>,
+    max: usize,
+    max_wait: Duration,
+) {
+    while let Some(batch) = collect_batch(rx, max, max_wait) {
+        let started = Instant::now();
+        let (jobs, inputs): (Vec<JobMeta>, Vec<Prepared>) =
+            batch.into_iter().map(|j| (j.meta, j.prepared)).unzip();
+        let n = jobs.len();
+        match detector.run_prepared_timed(&inputs) {
+            Ok((results, timing)) => {
+                for (job, dets) in jobs.into_iter().zip(results) {
+                    let waited = started.saturating_duration_since(job.selected_at);
+                    let timings = Timings {
+                        queue: waited.saturating_sub(job.timings.preprocess),
+                        inference: timing.inference,
+                        postprocess: timing.postprocess,
+                        batch_size: n,
+                        ..job.timings
+                    };
+                    job.ctx.stats.processed.fetch_add(1, Ordering::Relaxed);
+                    let _ = job.ctx.post_tx.send(PostMsg::Processed {
+                        seq: job.seq,
+                        frame: job.frame,
+                        detections: dets,
+                        timings,
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = n, "inference failed");
+                for job in jobs {
+                    let _ = job.ctx.post_tx.send(PostMsg::Failed {
+                        seq: job.seq,
+                        frame: job.frame,
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}

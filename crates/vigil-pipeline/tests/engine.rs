@@ -1,0 +1,293 @@
+//! The shared engine with the real detector: ordering, batching, fairness,
+//! `max_wait_ms`, and backpressure semantics with synthetic sources.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use vigil_core::config::BatchConfig;
+use vigil_core::{FrameIndex, ImageBgr, PtsMs};
+use vigil_detect::{Detector, DetectorOptions};
+use vigil_pipeline::{
+    Engine, EngineConfig, FrameResult, FrameSink, FrameSource, SkipPolicy, SourceFrame,
+    StreamOptions, StreamSummary,
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn detector() -> Detector {
+    let model = root().join("models/yolov12n-dyn.onnx");
+    assert!(
+        model.is_file(),
+        "{} missing: run `make setup`",
+        model.display()
+    );
+    let cfg = vigil_core::config::ModelConfig {
+        path: model,
+        device: vigil_core::config::Device::Cpu,
+        ..Default::default()
+    };
+    Detector::load(&DetectorOptions::from_config(&cfg)).expect("load model")
+}
+
+fn engine(max_size: usize, max_wait_ms: u64) -> Engine {
+    Engine::start(
+        detector(),
+        EngineConfig {
+            batch: BatchConfig {
+                max_size,
+                max_wait_ms,
+            },
+            preprocess_threads: 2,
+        },
+    )
+}
+
+/// A synthetic source: `n` frames at 25 fps media time, optionally paced in
+/// wall-clock time, with a bright square moving across a grey background.
+struct Synthetic {
+    n: u64,
+    next: u64,
+    pace: Option<Duration>,
+    live: bool,
+}
+
+impl FrameSource for Synthetic {
+    fn next_frame(&mut self) -> Result<Option<SourceFrame>, String> {
+        if self.next >= self.n {
+            return Ok(None);
+        }
+        if let Some(p) = self.pace {
+            std::thread::sleep(p);
+        }
+        let i = self.next;
+        self.next += 1;
+        let (w, h) = (160u32, 120u32);
+        let mut img = ImageBgr::filled(w, h, [90, 90, 90]);
+        let x0 = (i as usize * 3) % (w as usize - 20);
+        for y in 40..60 {
+            for x in x0..x0 + 20 {
+                let o = (y * w as usize + x) * 3;
+                img.data_mut()[o..o + 3].copy_from_slice(&[250, 250, 250]);
+            }
+        }
+        Ok(Some(SourceFrame {
+            index: FrameIndex(i),
+            pts: PtsMs(i as f64 * 40.0),
+            captured_at: SystemTime::now(),
+            captured: Instant::now(),
+            image: img,
+        }))
+    }
+    fn is_live(&self) -> bool {
+        self.live
+    }
+    fn fps(&self) -> f64 {
+        25.0
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    index: u64,
+    processed: bool,
+    batch: usize,
+    queue: Duration,
+    at: Instant,
+}
+
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Option<StreamSummary>>>);
+
+impl FrameSink for Recorder {
+    fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
+        self.0.lock().expect("lock").push(Seen {
+            index: r.frame.index.0,
+            processed: r.processed,
+            batch: r.timings.batch_size,
+            queue: r.timings.queue,
+            at: Instant::now(),
+        });
+        Ok(())
+    }
+    fn finish(&mut self, s: &StreamSummary) -> Result<(), String> {
+        *self.1.lock().expect("lock") = Some(s.clone());
+        Ok(())
+    }
+}
+
+fn synthetic(n: u64, pace_ms: Option<u64>) -> Box<Synthetic> {
+    Box::new(Synthetic {
+        n,
+        next: 0,
+        pace: pace_ms.map(Duration::from_millis),
+        live: false,
+    })
+}
+
+#[test]
+fn every_frame_arrives_in_order_with_skipping_counted() {
+    let e = engine(4, 20);
+    let rec = Recorder::default();
+    let mut opts = StreamOptions::new("a");
+    opts.skip = SkipPolicy::Every(3);
+    let h = e.add_stream(synthetic(20, None), Box::new(rec.clone()), None, opts);
+    let summary = h.join();
+    e.shutdown();
+    let seen = rec.0.lock().expect("lock").clone();
+    assert_eq!(
+        seen.iter().map(|s| s.index).collect::<Vec<_>>(),
+        (0..20).collect::<Vec<_>>()
+    );
+    let processed: Vec<u64> = seen
+        .iter()
+        .filter(|s| s.processed)
+        .map(|s| s.index)
+        .collect();
+    assert_eq!(processed, vec![0, 3, 6, 9, 12, 15, 18]);
+    assert_eq!(
+        (
+            summary.decoded,
+            summary.processed,
+            summary.skipped,
+            summary.dropped
+        ),
+        (20, 7, 13, 0)
+    );
+    assert_eq!(summary.error, None);
+    assert_eq!(rec.1.lock().expect("lock").as_ref(), Some(&summary));
+}
+
+#[test]
+fn batches_fill_up_to_max_size_and_never_beyond() {
+    let e = engine(4, 500);
+    let rec = Recorder::default();
+    let h = e.add_stream(
+        synthetic(24, None),
+        Box::new(rec.clone()),
+        None,
+        StreamOptions::new("a"),
+    );
+    h.join();
+    e.shutdown();
+    let seen = rec.0.lock().expect("lock").clone();
+    assert!(seen.iter().all(|s| (1..=4).contains(&s.batch)), "{seen:?}");
+    let full = seen.iter().filter(|s| s.batch == 4).count();
+    assert!(
+        full >= 16,
+        "most frames should ride in full batches: {full} of 24"
+    );
+}
+
+#[test]
+fn a_lone_slow_stream_waits_at_most_max_wait_for_companions() {
+    // One frame every 300 ms; batches of up to 8 but max_wait 20 ms: every
+    // frame must go alone rather than wait for a batch that never fills.
+    let e = engine(8, 20);
+    let rec = Recorder::default();
+    let h = e.add_stream(
+        synthetic(5, Some(300)),
+        Box::new(rec.clone()),
+        None,
+        StreamOptions::new("slow"),
+    );
+    h.join();
+    e.shutdown();
+    let seen = rec.0.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 5);
+    for s in &seen {
+        assert_eq!(s.batch, 1, "{seen:?}");
+        assert!(s.queue < Duration::from_millis(250), "queued {:?}", s.queue);
+    }
+}
+
+#[test]
+fn a_busy_stream_does_not_starve_a_slow_one() {
+    // "fast" has 60 frames ready at once; "slow" delivers 8 frames at 20 fps.
+    // With round-robin scheduling the slow stream's frames are all through
+    // long before the fast stream drains.
+    let e = engine(4, 10);
+    let fast = Recorder::default();
+    let slow = Recorder::default();
+    let hf = e.add_stream(
+        synthetic(60, None),
+        Box::new(fast.clone()),
+        None,
+        StreamOptions::new("fast"),
+    );
+    let hs = e.add_stream(
+        synthetic(8, Some(50)),
+        Box::new(slow.clone()),
+        None,
+        StreamOptions::new("slow"),
+    );
+    let ss = hs.join();
+    let fs = hf.join();
+    e.shutdown();
+    assert_eq!((ss.processed, fs.processed), (8, 60));
+    let slow_done = slow.0.lock().expect("lock").last().expect("slow frames").at;
+    let fast_seen = fast.0.lock().expect("lock").clone();
+    let fast_after = fast_seen.iter().filter(|s| s.at > slow_done).count();
+    assert!(
+        fast_after >= 20,
+        "slow stream finished only after the busy one was nearly done ({fast_after} fast frames left)"
+    );
+}
+
+#[test]
+fn a_live_stream_drops_oldest_when_behind_and_counts_it() {
+    // A live source producing frames far faster than the CPU detector: the
+    // ring must stay bounded, drop stale frames, and count every drop.
+    let e = engine(1, 0);
+    let rec = Recorder::default();
+    let src = Box::new(Synthetic {
+        n: 200,
+        next: 0,
+        pace: Some(Duration::from_millis(1)),
+        live: true,
+    });
+    let mut opts = StreamOptions::new("cam");
+    opts.ring_capacity = 4;
+    let h = e.add_stream(src, Box::new(rec.clone()), None, opts);
+    let s = h.join();
+    e.shutdown();
+    let seen = rec.0.lock().expect("lock").len() as u64;
+    assert_eq!(s.decoded, 200);
+    assert!(s.dropped > 0, "{s:?}");
+    assert_eq!(
+        seen + s.dropped,
+        200,
+        "every frame is either delivered or counted as dropped: {s:?}"
+    );
+    let idx: Vec<u64> = rec
+        .0
+        .lock()
+        .expect("lock")
+        .iter()
+        .map(|x| x.index)
+        .collect();
+    assert!(idx.windows(2).all(|w| w[0] < w[1]), "order kept: {idx:?}");
+}
+
+#[test]
+fn stop_ends_a_stream_cleanly() {
+    let e = engine(2, 10);
+    let rec = Recorder::default();
+    let h = e.add_stream(
+        synthetic(10_000, Some(2)),
+        Box::new(rec.clone()),
+        None,
+        StreamOptions::new("a"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    h.stop();
+    let t = Instant::now();
+    let s = h.join();
+    e.shutdown();
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(s.stopped);
+    assert!(s.decoded < 10_000);
+    assert_eq!(rec.0.lock().expect("lock").len() as u64, s.decoded);
+}

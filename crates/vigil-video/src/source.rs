@@ -1,0 +1,695 @@
+//! Decoding video files and network streams into [`DecodedFrame`]s.
+
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use opencv::core::{Mat, Vector};
+use opencv::prelude::*;
+use opencv::videoio::{self, VideoCapture};
+use vigil_core::{Frame, FrameIndex, ImageBgr, PtsMs, StreamId};
+
+use crate::convert::mat_to_image;
+use crate::url::{is_live_url, is_network_url, is_rtsp_url, mask_url};
+use crate::VideoError;
+
+/// Frame rate assumed when a source declares none (FFmpeg's own default), so
+/// timestamps and the output writer still get a usable rate.
+const DEFAULT_FPS: f64 = 25.0;
+
+/// How many empty/undecodable frames in a row are tolerated before a source is
+/// considered finished; a few glitches are survivable, an endless run is not.
+const MAX_CONSECUTIVE_BAD_FRAMES: u32 = 25;
+
+/// FFmpeg "codecs" that render text files (ANSI art, BinText, XBin) as video.
+/// FFmpeg happily opens any `.txt` that way, but for a detection service such a
+/// file is a user mistake, not a video, so it is rejected like noise.
+const TEXT_ART_CODECS: &[&str] = &["ansi", "bint", "xbin"];
+
+/// Process-global FFmpeg capture options read by OpenCV at every open.
+const CAPTURE_OPTIONS_ENV: &str = "OPENCV_FFMPEG_CAPTURE_OPTIONS";
+
+/// Guards [`CAPTURE_OPTIONS_ENV`]. OpenCV only takes the RTSP transport from
+/// this environment variable, which every thread shares, so opens that need it
+/// changed take the write side (exclusive) and all other opens the read side;
+/// ordinary opens therefore still run in parallel with each other.
+static CAPTURE_OPTIONS_LOCK: RwLock<()> = RwLock::new(());
+
+/// How RTP packets travel for `rtsp://` sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RtspTransport {
+    /// Interleaved in the RTSP TCP connection: survives NAT/firewalls and never
+    /// loses packets (no smeared frames), at the cost of some latency. Default.
+    #[default]
+    Tcp,
+    /// Separate UDP ports: lowest latency on a clean LAN, but lost packets show
+    /// up as decode artefacts and many networks block it.
+    Udp,
+}
+
+impl RtspTransport {
+    fn as_ffmpeg(self) -> &'static str {
+        match self {
+            RtspTransport::Tcp => "tcp",
+            RtspTransport::Udp => "udp",
+        }
+    }
+}
+
+/// Knobs for [`VideoSource::open`].
+///
+/// The timeouts exist because without them FFmpeg waits 30 s on a hung camera,
+/// both at open and on every read; a pipeline must notice a dead stream sooner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceOptions {
+    /// Only used for `rtsp://`/`rtsps://` URLs.
+    pub transport: RtspTransport,
+    /// Longest wait for a network stream to connect and deliver its first frame.
+    pub open_timeout: Duration,
+    /// Longest wait for the next frame of a network stream before giving up.
+    pub read_timeout: Duration,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        Self {
+            transport: RtspTransport::Tcp,
+            open_timeout: Duration::from_millis(5000),
+            read_timeout: Duration::from_millis(5000),
+        }
+    }
+}
+
+/// What a source turned out to be, known once it is open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceInfo {
+    /// Size of the first decoded frame (more trustworthy than container
+    /// headers). Later frames are returned as decoded, so a camera that changes
+    /// resolution mid-stream shows up in `DecodedFrame::image`, not here.
+    pub width: u32,
+    pub height: u32,
+    /// Declared frame rate; [`DEFAULT_FPS`] (25) when the source declares none.
+    pub fps: f64,
+    /// Frame count from the container (exact for AVI/MP4, estimated from the
+    /// duration for others); `None` for live streams or when unknown.
+    pub frame_count: Option<u64>,
+    /// Live sources never end on their own and may need reconnecting.
+    pub live: bool,
+}
+
+/// One decoded frame with the timestamps the pipeline needs.
+#[derive(Debug, Clone)]
+pub struct DecodedFrame {
+    /// Counts from 0 for every frame this source decoded.
+    pub index: FrameIndex,
+    /// Presentation time from the container, non-decreasing.
+    pub pts: PtsMs,
+    /// Wall-clock time the frame came out of the decoder.
+    pub captured_at: SystemTime,
+    /// Monotonic twin of `captured_at`, the start of end-to-end latency.
+    pub captured: Instant,
+    pub image: ImageBgr,
+}
+
+impl DecodedFrame {
+    /// Wraps the frame for the pipeline's channels without copying pixels.
+    pub fn into_frame(self, stream: StreamId) -> Frame {
+        Frame {
+            stream,
+            index: self.index,
+            pts: self.pts,
+            captured_at: self.captured_at,
+            captured: self.captured,
+            image: std::sync::Arc::new(self.image),
+        }
+    }
+}
+
+/// A video file or network stream being decoded frame by frame.
+///
+/// Opening decodes the first frame eagerly (and keeps it for the first
+/// [`read`](VideoSource::read)), so an unreadable input fails at `open` — before
+/// the caller creates output files or reports a job as started.
+pub struct VideoSource {
+    cap: VideoCapture,
+    /// Masked URL or path, safe for logs and errors.
+    name: String,
+    info: SourceInfo,
+    buf: Mat,
+    pending: Option<DecodedFrame>,
+    next_index: u64,
+    frames_read: u64,
+    decode_errors: u64,
+    truncated: bool,
+    ended: bool,
+    last_pts: Option<f64>,
+    first_captured: Option<Instant>,
+}
+
+impl std::fmt::Debug for VideoSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VideoSource")
+            .field("name", &self.name)
+            .field("info", &self.info)
+            .field("frames_read", &self.frames_read)
+            .field("decode_errors", &self.decode_errors)
+            .field("truncated", &self.truncated)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VideoSource {
+    /// Opens a file path (anything FFmpeg can demux and decode) or a network URL
+    /// (`rtsp://`, `rtsps://`, `rtmp://`, `http(s)://`, …) and decodes its first
+    /// frame.
+    ///
+    /// Errors name the path or the credential-masked URL: [`VideoError::NotFound`]
+    /// for a missing file, [`VideoError::NotReadable`] for a file that yields no
+    /// frame, [`VideoError::StreamOpen`] for a stream that does not connect or
+    /// deliver a frame within `opts.open_timeout` + `opts.read_timeout`.
+    pub fn open(url: &str, opts: &SourceOptions) -> Result<VideoSource, VideoError> {
+        let network = is_network_url(url);
+        let live = is_live_url(url);
+        let name = mask_url(url);
+        let file_path = if network {
+            None
+        } else {
+            Some(check_file(url)?)
+        };
+        let fail = |reason: String| -> VideoError {
+            match &file_path {
+                Some(p) => VideoError::NotReadable {
+                    path: p.clone(),
+                    reason,
+                },
+                None => VideoError::StreamOpen {
+                    url: name.clone(),
+                    reason,
+                },
+            }
+        };
+
+        let mut params: Vec<i32> = Vec::new();
+        if network {
+            params.extend_from_slice(&[
+                videoio::CAP_PROP_OPEN_TIMEOUT_MSEC,
+                millis_i32(opts.open_timeout),
+                videoio::CAP_PROP_READ_TIMEOUT_MSEC,
+                millis_i32(opts.read_timeout),
+            ]);
+        }
+        let transport = is_rtsp_url(url).then_some(opts.transport);
+
+        let started = Instant::now();
+        tracing::debug!(source = %name, live, ?transport, "opening video source");
+        let cap = open_capture(url, &params, transport).map_err(|e| fail(e.message))?;
+        if !cap.is_opened().unwrap_or(false) {
+            let reason = if network {
+                let waited = started.elapsed();
+                if waited + Duration::from_millis(100) >= opts.open_timeout {
+                    format!("timed out after {} ms", waited.as_millis())
+                } else {
+                    format!(
+                        "failed after {} ms (refused, unreachable or rejected by the server; \
+                         FFmpeg's log says which)",
+                        waited.as_millis()
+                    )
+                }
+            } else {
+                "FFmpeg cannot open it as a video (unknown format, corrupt, or missing its index)"
+                    .to_owned()
+            };
+            return Err(fail(reason));
+        }
+
+        let codec = fourcc_string(cap.get(videoio::CAP_PROP_FOURCC).unwrap_or(0.0));
+        if TEXT_ART_CODECS.contains(&codec.to_ascii_lowercase().as_str()) {
+            return Err(fail(format!(
+                "FFmpeg only recognises it as text rendered to an image (codec {codec:?})"
+            )));
+        }
+
+        let declared_fps = cap.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
+        let fps = if declared_fps.is_finite() && declared_fps > 0.0 && declared_fps <= 1000.0 {
+            declared_fps
+        } else {
+            tracing::warn!(
+                source = %name,
+                declared_fps,
+                assumed_fps = DEFAULT_FPS,
+                "source declares no usable frame rate"
+            );
+            DEFAULT_FPS
+        };
+        let frame_count = if live {
+            None
+        } else {
+            let n = cap.get(videoio::CAP_PROP_FRAME_COUNT).unwrap_or(0.0);
+            (n.is_finite() && n >= 1.0).then_some(n.round() as u64)
+        };
+
+        let mut source = VideoSource {
+            cap,
+            name: name.clone(),
+            info: SourceInfo {
+                width: 0,
+                height: 0,
+                fps,
+                frame_count,
+                live,
+            },
+            buf: Mat::default(),
+            pending: None,
+            next_index: 0,
+            frames_read: 0,
+            decode_errors: 0,
+            truncated: false,
+            ended: false,
+            last_pts: None,
+            first_captured: None,
+        };
+
+        let first = match source.decode_next() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                let reason = if network {
+                    format!(
+                        "connected but no frame arrived within {} ms",
+                        started.elapsed().as_millis()
+                    )
+                } else {
+                    "no frame could be decoded from it".to_owned()
+                };
+                return Err(fail(reason));
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        };
+        source.info.width = first.image.width();
+        source.info.height = first.image.height();
+        source.pending = Some(first);
+
+        tracing::info!(
+            source = %name,
+            width = source.info.width,
+            height = source.info.height,
+            fps = source.info.fps,
+            frame_count = ?source.info.frame_count,
+            live,
+            codec = %codec,
+            open_ms = started.elapsed().as_millis() as u64,
+            "video source opened"
+        );
+        Ok(source)
+    }
+
+    /// [`open`](Self::open) for a local path with default options; paths that
+    /// are not UTF-8 are rejected because OpenCV takes the name as a C string.
+    pub fn open_file(path: &Path) -> Result<VideoSource, VideoError> {
+        match path.to_str() {
+            Some(s) => VideoSource::open(s, &SourceOptions::default()),
+            None => Err(VideoError::NotReadable {
+                path: path.to_path_buf(),
+                reason: "the path is not valid UTF-8".to_owned(),
+            }),
+        }
+    }
+
+    /// Properties fixed at open time.
+    pub fn info(&self) -> &SourceInfo {
+        &self.info
+    }
+
+    /// The masked URL or path, for the caller's own log lines.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Returns the next frame, or `Ok(None)` once the file or stream has ended.
+    ///
+    /// A file that stops decoding part-way (truncated download, damaged tail)
+    /// ends with `Ok(None)` after its last good frame rather than an error,
+    /// because the frames before it are still worth processing; the shortfall is
+    /// logged and visible through [`truncated`](Self::truncated). A live stream
+    /// that stalls for longer than the read timeout or disconnects also ends with
+    /// `Ok(None)` (callers reconnect if [`SourceInfo::live`]); an OpenCV error on
+    /// a live stream is returned as [`VideoError::Read`]. After the end every call
+    /// returns `Ok(None)` without touching the decoder again.
+    pub fn read(&mut self) -> Result<Option<DecodedFrame>, VideoError> {
+        if let Some(frame) = self.pending.take() {
+            self.frames_read += 1;
+            return Ok(Some(frame));
+        }
+        if self.ended {
+            return Ok(None);
+        }
+        match self.decode_next()? {
+            Some(frame) => {
+                self.frames_read += 1;
+                Ok(Some(frame))
+            }
+            None => {
+                self.finish_stream();
+                Ok(None)
+            }
+        }
+    }
+
+    /// Frames handed out by [`read`](Self::read) so far.
+    pub fn frames_read(&self) -> u64 {
+        self.frames_read
+    }
+
+    /// Frames the decoder reported but could not turn into an image, plus a
+    /// decoder error that ended a file early.
+    pub fn decode_errors(&self) -> u64 {
+        self.decode_errors
+    }
+
+    /// True once a file has ended clearly short of its declared frame count (or
+    /// after a decoder error), i.e. the output covers only part of the input.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// Called once when the decoder runs dry: decides and logs whether the
+    /// end was normal.
+    fn finish_stream(&mut self) {
+        self.ended = true;
+        if self.info.live {
+            tracing::warn!(
+                source = %self.name,
+                frames_read = self.frames_read,
+                "live stream ended or stalled past the read timeout"
+            );
+            return;
+        }
+        if let Some(expected) = self.info.frame_count {
+            // Counts of containers without an index are estimated from the
+            // duration, so a frame or so of shortfall is not evidence of damage.
+            let tolerance = (expected / 200).max(1);
+            if self.frames_read + tolerance < expected {
+                self.truncated = true;
+            }
+        }
+        if self.truncated {
+            tracing::warn!(
+                source = %self.name,
+                frames_read = self.frames_read,
+                expected_frames = ?self.info.frame_count,
+                decode_errors = self.decode_errors,
+                "video file ended early; it is probably truncated or damaged"
+            );
+        } else {
+            tracing::debug!(
+                source = %self.name,
+                frames_read = self.frames_read,
+                decode_errors = self.decode_errors,
+                "end of video file"
+            );
+        }
+    }
+
+    /// Pulls one frame out of OpenCV, skipping (and counting) undecodable ones.
+    fn decode_next(&mut self) -> Result<Option<DecodedFrame>, VideoError> {
+        let mut bad_in_a_row = 0u32;
+        loop {
+            match self.cap.read(&mut self.buf) {
+                Ok(true) => {}
+                Ok(false) => return Ok(None),
+                Err(e) if self.info.live => {
+                    return Err(VideoError::Read {
+                        source_name: self.name.clone(),
+                        reason: e.message,
+                    });
+                }
+                Err(e) => {
+                    self.decode_errors += 1;
+                    self.truncated = true;
+                    tracing::warn!(
+                        source = %self.name,
+                        frame = self.next_index,
+                        error = %e.message,
+                        "decoder error; ending the file here"
+                    );
+                    return Ok(None);
+                }
+            }
+            let captured_at = SystemTime::now();
+            let captured = Instant::now();
+            let image = if self.buf.empty() {
+                Err("decoder returned an empty frame".to_owned())
+            } else {
+                mat_to_image(&self.buf)
+            };
+            match image {
+                Ok(image) => {
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    let pts = self.next_pts(index, captured);
+                    return Ok(Some(DecodedFrame {
+                        index: FrameIndex(index),
+                        pts: PtsMs(pts),
+                        captured_at,
+                        captured,
+                        image,
+                    }));
+                }
+                Err(reason) => {
+                    self.decode_errors += 1;
+                    bad_in_a_row += 1;
+                    tracing::warn!(
+                        source = %self.name,
+                        frame = self.next_index,
+                        error = %reason,
+                        "skipping undecodable frame"
+                    );
+                    if bad_in_a_row >= MAX_CONSECUTIVE_BAD_FRAMES {
+                        self.truncated = !self.info.live;
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Presentation time of the frame just decoded.
+    ///
+    /// Prefers the container timestamp; when that is missing (reported as 0),
+    /// invalid or goes backwards, falls back to `index / fps` for files and to
+    /// elapsed capture time for live streams (whose declared rate is often
+    /// wrong). Always clamped so timestamps never decrease.
+    fn next_pts(&mut self, index: u64, captured: Instant) -> f64 {
+        let first = *self.first_captured.get_or_insert(captured);
+        let raw = self.cap.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(f64::NAN);
+        let usable = raw.is_finite()
+            && raw >= 0.0
+            && (raw > 0.0 || index == 0)
+            && self.last_pts.is_none_or(|last| raw > last);
+        let pts = if usable {
+            raw
+        } else if self.info.live {
+            self.last_pts
+                .unwrap_or(0.0)
+                .max(captured.duration_since(first).as_secs_f64() * 1000.0)
+        } else {
+            index as f64 * 1000.0 / self.info.fps
+        };
+        let pts = self.last_pts.map_or(pts, |last| pts.max(last));
+        self.last_pts = Some(pts);
+        pts
+    }
+}
+
+/// Rejects missing paths, directories and empty files before FFmpeg sees them,
+/// so the error says exactly what is wrong instead of a generic open failure.
+fn check_file(url: &str) -> Result<PathBuf, VideoError> {
+    let path = PathBuf::from(url.strip_prefix("file://").unwrap_or(url));
+    if url.trim().is_empty() {
+        return Err(VideoError::NotReadable {
+            path,
+            reason: "no path or URL was given".to_owned(),
+        });
+    }
+    match std::fs::metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(VideoError::NotFound { path }),
+        Err(e) => Err(VideoError::NotReadable {
+            path,
+            reason: e.to_string(),
+        }),
+        Ok(m) if m.is_dir() => Err(VideoError::NotReadable {
+            path,
+            reason: "it is a directory".to_owned(),
+        }),
+        Ok(m) if m.len() == 0 => Err(VideoError::NotReadable {
+            path,
+            reason: "the file is empty".to_owned(),
+        }),
+        Ok(_) => Ok(path),
+    }
+}
+
+/// OpenCV reports the codec as a FOURCC packed into a double (little-endian
+/// characters); unprintable bytes are dropped.
+fn fourcc_string(value: f64) -> String {
+    if !value.is_finite() || value <= 0.0 {
+        return String::new();
+    }
+    (value as u32)
+        .to_le_bytes()
+        .iter()
+        .filter(|b| b.is_ascii_graphic())
+        .map(|&b| char::from(b))
+        .collect()
+}
+
+fn millis_i32(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX).max(1)
+}
+
+/// Opens the capture with FFmpeg, arranging the RTSP transport through the
+/// process-global options variable when the requested one differs from what
+/// OpenCV would pick anyway.
+fn open_capture(
+    url: &str,
+    params: &[i32],
+    transport: Option<RtspTransport>,
+) -> opencv::Result<VideoCapture> {
+    let params = Vector::<i32>::from_slice(params);
+    let open =
+        |target: &str| VideoCapture::from_file_with_params(target, videoio::CAP_FFMPEG, &params);
+    // Files are handed over by path; FFmpeg also accepts `file:` URLs but the
+    // plain path is what the existence check looked at.
+    let target = url.strip_prefix("file://").unwrap_or(url);
+
+    let read_guard = read_lock();
+    let Some(transport) = transport else {
+        return open(target);
+    };
+    let current = std::env::var(CAPTURE_OPTIONS_ENV).ok();
+    if desired_capture_options(current.as_deref(), transport).is_none() {
+        return open(target);
+    }
+    drop(read_guard);
+
+    let _write_guard = write_lock();
+    // Re-read under the exclusive lock: the value may have changed meanwhile.
+    let current = std::env::var(CAPTURE_OPTIONS_ENV).ok();
+    let Some(desired) = desired_capture_options(current.as_deref(), transport) else {
+        return open(target);
+    };
+    tracing::debug!(options = %desired, "setting FFmpeg capture options for this open");
+    let _restore = EnvRestore { previous: current };
+    std::env::set_var(CAPTURE_OPTIONS_ENV, &desired);
+    open(target)
+}
+
+fn read_lock() -> RwLockReadGuard<'static, ()> {
+    // The lock guards no data, so a poisoned lock is still perfectly usable.
+    CAPTURE_OPTIONS_LOCK
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write_lock() -> RwLockWriteGuard<'static, ()> {
+    CAPTURE_OPTIONS_LOCK
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Puts the options variable back as it was, even if the open panics.
+struct EnvRestore {
+    previous: Option<String>,
+}
+
+impl Drop for EnvRestore {
+    fn drop(&mut self) {
+        match &self.previous {
+            Some(v) => std::env::set_var(CAPTURE_OPTIONS_ENV, v),
+            None => std::env::remove_var(CAPTURE_OPTIONS_ENV),
+        }
+    }
+}
+
+/// The options string needed for `transport`, or `None` if `current` already
+/// yields it. OpenCV uses TCP when the variable is unset; when it is set, its
+/// `key;value|key;value` entries are passed to FFmpeg verbatim, so the user's
+/// other options are kept and only `rtsp_transport` is replaced.
+fn desired_capture_options(current: Option<&str>, transport: RtspTransport) -> Option<String> {
+    let want = transport.as_ffmpeg();
+    let Some(current) = current else {
+        return (transport != RtspTransport::Tcp).then(|| format!("rtsp_transport;{want}"));
+    };
+    fn is_transport(entry: &str) -> bool {
+        entry.split(';').next().map(str::trim) == Some("rtsp_transport")
+    }
+    let entries: Vec<&str> = current
+        .split('|')
+        .filter(|e| !e.trim().is_empty())
+        .collect();
+    let existing: Vec<&str> = entries
+        .iter()
+        .copied()
+        .filter(|e| is_transport(e))
+        .collect();
+    if let [only] = existing.as_slice() {
+        if only.split(';').nth(1).map(str::trim) == Some(want) {
+            return None;
+        }
+    }
+    let mut kept: Vec<String> = entries
+        .iter()
+        .filter(|e| !is_transport(e))
+        .map(|e| (*e).to_owned())
+        .collect();
+    kept.push(format!("rtsp_transport;{want}"));
+    Some(kept.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_options_only_change_when_needed() {
+        assert_eq!(desired_capture_options(None, RtspTransport::Tcp), None);
+        assert_eq!(
+            desired_capture_options(None, RtspTransport::Udp).as_deref(),
+            Some("rtsp_transport;udp")
+        );
+        assert_eq!(
+            desired_capture_options(Some("rtsp_transport;udp"), RtspTransport::Udp),
+            None
+        );
+        assert_eq!(
+            desired_capture_options(Some("stimeout;100|rtsp_transport;udp"), RtspTransport::Tcp)
+                .as_deref(),
+            Some("stimeout;100|rtsp_transport;tcp")
+        );
+        // Set but without a transport: OpenCV would not add its TCP default.
+        assert_eq!(
+            desired_capture_options(Some("probesize;32"), RtspTransport::Tcp).as_deref(),
+            Some("probesize;32|rtsp_transport;tcp")
+        );
+    }
+
+    #[test]
+    fn source_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<VideoSource>();
+        assert_send::<DecodedFrame>();
+    }
+
+    #[test]
+    fn fourcc_decodes_little_endian() {
+        let v = u32::from_le_bytes(*b"avc1");
+        assert_eq!(fourcc_string(f64::from(v)), "avc1");
+        assert_eq!(fourcc_string(0.0), "");
+        assert_eq!(fourcc_string(f64::NAN), "");
+    }
+
+    #[test]
+    fn millis_saturate() {
+        assert_eq!(millis_i32(Duration::from_secs(u64::MAX / 2000)), i32::MAX);
+        assert_eq!(millis_i32(Duration::ZERO), 1);
+    }
+}

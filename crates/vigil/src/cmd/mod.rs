@@ -1,0 +1,5 @@
+pub mod annotate;
+pub mod config;
+pub mod detect;
+pub mod model;
+pub mod track;

