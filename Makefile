@@ -9,7 +9,7 @@ MODEL := models/yolov12n.onnx
 MODEL_DYN := models/yolov12n-dyn.onnx
 CONFIG ?= configs/vigil.toml
 
-.PHONY: setup run test build release bench fmt clippy clean-models
+.PHONY: setup run test build release bench bench-setup clean-models
 
 ## setup: system packages, ONNX Runtime, the default model (+ its batch-dynamic copy), sample media
 setup:
@@ -27,7 +27,7 @@ release: setup
 
 ## run: vigil on its default config and the sample clip
 run: release
-	./target/release/vigil --config $(CONFIG) detect data/photos/dog.jpg data/photos/person.jpg
+	./target/release/vigil --config $(CONFIG) annotate data/video/vtest.avi -o vtest.annotated.mp4 --jsonl vtest.annotated.jsonl
 
 ## test: formatting, lints, and every test against the real model, runtime and media
 test: setup
@@ -35,8 +35,15 @@ test: setup
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
 
-bench: setup
+## bench-setup: the Python reference pipeline's venv (onnxruntime, OpenCV, numpy from PyPI)
+bench-setup: setup
+	@[ -x .venv/bin/python ] || python3 -m venv .venv
+	.venv/bin/pip install -q onnxruntime==1.32.0 opencv-python-headless==5.0.0.93 numpy==2.4.6
+
+## bench: criterion benchmarks, then the side-by-side throughput comparison
+bench: bench-setup
 	$(CARGO) bench -p vigil-benches
+	./benches/throughput.sh
 
 clean-models:
 	rm -f $(MODEL_DYN)

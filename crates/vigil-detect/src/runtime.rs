@@ -145,7 +145,11 @@ fn build(
         .with_optimization_level(GraphOptimizationLevel::Level3)
         .map_err(ort_err("optimisation level"))?
         .with_intra_threads(threads)
-        .map_err(ort_err("intra-op threads"))?;
+        .map_err(ort_err("intra-op threads"))?
+        // Spinning intra-op threads burn the cores that decoding,
+        // preprocessing and encoding need while the pipeline overlaps them.
+        .with_intra_op_spinning(false)
+        .map_err(ort_err("intra-op spinning"))?;
     if cuda {
         use ort::ep::ExecutionProvider;
         if !ort::ep::CUDA::is_available().unwrap_or(false) {

@@ -21,8 +21,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use std::time::SystemTime;
 use vigil_core::config::BatchConfig;
-use vigil_core::{Frame, StreamId};
+
+use vigil_core::{Detection, Frame, FrameIndex, ImageBgr, PtsMs, StreamId};
 use vigil_detect::{preprocess, Detector, Prepared};
 
 use crate::ring::{Overflow, Ring};
@@ -65,9 +67,45 @@ pub(crate) struct StreamCtx {
     pub stats: Arc<StreamStats>,
 }
 
+/// Where a frame's result goes: back to its stream, or to a single caller
+/// (an HTTP `/v1/detect` request riding in the same batches as the streams).
+enum Reply {
+    Stream { ctx: Arc<StreamCtx>, seq: u64 },
+    Image(Sender<Result<Vec<Detection>, String>>),
+}
+
+impl Reply {
+    fn done(self, frame: Frame, detections: Vec<Detection>, timings: Timings) {
+        match self {
+            Reply::Stream { ctx, seq } => {
+                ctx.stats.processed.fetch_add(1, Ordering::Relaxed);
+                let _ = ctx.post_tx.send(PostMsg::Processed {
+                    seq,
+                    frame,
+                    detections,
+                    timings,
+                });
+            }
+            Reply::Image(tx) => {
+                let _ = tx.send(Ok(detections));
+            }
+        }
+    }
+
+    fn fail(self, frame: Frame, error: String) {
+        match self {
+            Reply::Stream { ctx, seq } => {
+                let _ = ctx.post_tx.send(PostMsg::Failed { seq, frame, error });
+            }
+            Reply::Image(tx) => {
+                let _ = tx.send(Err(error));
+            }
+        }
+    }
+}
+
 struct PreJob {
-    ctx: Arc<StreamCtx>,
-    seq: u64,
+    reply: Reply,
     decoded: Decoded,
     selected_at: Instant,
 }
@@ -75,8 +113,7 @@ struct PreJob {
 /// Everything about a frame in flight except its input tensor, which goes
 /// into the batch.
 struct JobMeta {
-    ctx: Arc<StreamCtx>,
-    seq: u64,
+    reply: Reply,
     frame: Frame,
     timings: Timings,
     selected_at: Instant,
@@ -97,6 +134,8 @@ struct Shared {
 /// [`Engine::add_stream`] and may come and go while it runs.
 pub struct Engine {
     shared: Arc<Shared>,
+    /// For single images that skip the stream scheduler.
+    pre_tx: Option<Sender<PreJob>>,
     input_size: (u32, u32),
     threads: Vec<JoinHandle<()>>,
 }
@@ -120,8 +159,9 @@ impl Engine {
         let mut threads = Vec::new();
 
         let sched_shared = Arc::clone(&shared);
+        let sched_tx = pre_tx.clone();
         threads.push(spawn("vigil-scheduler", move || {
-            schedule(&sched_shared, &wake_rx, &pre_tx)
+            schedule(&sched_shared, &wake_rx, &sched_tx)
         }));
         for i in 0..cfg.preprocess_threads.max(1) {
             let rx = pre_rx.clone();
@@ -137,9 +177,40 @@ impl Engine {
         }));
         Engine {
             shared,
+            pre_tx: Some(pre_tx),
             input_size,
             threads,
         }
+    }
+
+    /// Detects objects in one still image through the shared batcher, so
+    /// HTTP requests and camera streams share inference calls. Blocks until
+    /// the result is ready.
+    pub fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, String> {
+        let (tx, rx) = bounded(1);
+        let now = Instant::now();
+        let frame = Frame {
+            stream: StreamId("detect".into()),
+            index: FrameIndex(0),
+            pts: PtsMs(0.0),
+            captured_at: SystemTime::now(),
+            captured: now,
+            image: Arc::new(image),
+        };
+        let job = PreJob {
+            reply: Reply::Image(tx),
+            decoded: Decoded {
+                frame,
+                decode: Duration::ZERO,
+            },
+            selected_at: now,
+        };
+        let sender = self.pre_tx.as_ref().ok_or("engine is shut down")?;
+        sender
+            .send(job)
+            .map_err(|_| "engine is shut down".to_string())?;
+        rx.recv()
+            .map_err(|_| "engine stopped before the image was processed".to_string())?
     }
 
     pub fn input_size(&self) -> (u32, u32) {
@@ -186,6 +257,7 @@ impl Engine {
     /// Stops accepting work once every attached stream has ended, then joins
     /// all threads. Streams should be stopped or finished first.
     pub fn shutdown(mut self) {
+        self.pre_tx.take();
         self.shared.shutdown.store(true, Ordering::SeqCst);
         let _ = self.shared.wake_tx.try_send(());
         for t in self.threads.drain(..) {
@@ -269,19 +341,18 @@ fn dispatch(ctx: &Arc<StreamCtx>, decoded: Decoded, pre_tx: &Sender<PreJob>) {
     let take = lock(&ctx.skipper).select(decoded.frame.pts);
     if take {
         let job = PreJob {
-            ctx: Arc::clone(ctx),
-            seq,
+            reply: Reply::Stream {
+                ctx: Arc::clone(ctx),
+                seq,
+            },
             decoded,
             selected_at: Instant::now(),
         };
         if let Err(e) = pre_tx.send(job) {
             // Only during shutdown: keep the stream's sequence complete.
             let job = e.into_inner();
-            let _ = ctx.post_tx.send(PostMsg::Failed {
-                seq,
-                frame: job.decoded.frame,
-                error: "pipeline is shutting down".into(),
-            });
+            job.reply
+                .fail(job.decoded.frame, "pipeline is shutting down".into());
         }
     } else {
         ctx.stats.skipped.fetch_add(1, Ordering::Relaxed);
@@ -305,8 +376,7 @@ fn preprocess_worker(rx: &Receiver<PreJob>, tx: &Sender<InferJob>, (w, h): (u32,
                 };
                 let out = InferJob {
                     meta: JobMeta {
-                        ctx: job.ctx,
-                        seq: job.seq,
+                        reply: job.reply,
                         frame: job.decoded.frame,
                         timings,
                         selected_at: job.selected_at,
@@ -315,20 +385,10 @@ fn preprocess_worker(rx: &Receiver<PreJob>, tx: &Sender<InferJob>, (w, h): (u32,
                 };
                 if let Err(e) = tx.send(out) {
                     let m = e.into_inner().meta;
-                    let _ = m.ctx.post_tx.send(PostMsg::Failed {
-                        seq: m.seq,
-                        frame: m.frame,
-                        error: "pipeline is shutting down".into(),
-                    });
+                    m.reply.fail(m.frame, "pipeline is shutting down".into());
                 }
             }
-            Err(e) => {
-                let _ = job.ctx.post_tx.send(PostMsg::Failed {
-                    seq: job.seq,
-                    frame: job.decoded.frame,
-                    error: e.to_string(),
-                });
-            }
+            Err(e) => job.reply.fail(job.decoded.frame, e.to_string()),
         }
     }
 }
@@ -371,23 +431,13 @@ fn inference_worker(
                         batch_size: n,
                         ..job.timings
                     };
-                    job.ctx.stats.processed.fetch_add(1, Ordering::Relaxed);
-                    let _ = job.ctx.post_tx.send(PostMsg::Processed {
-                        seq: job.seq,
-                        frame: job.frame,
-                        detections: dets,
-                        timings,
-                    });
+                    job.reply.done(job.frame, dets, timings);
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, batch = n, "inference failed");
                 for job in jobs {
-                    let _ = job.ctx.post_tx.send(PostMsg::Failed {
-                        seq: job.seq,
-                        frame: job.frame,
-                        error: e.to_string(),
-                    });
+                    job.reply.fail(job.frame, e.to_string());
                 }
             }
         }

@@ -291,3 +291,28 @@ fn stop_ends_a_stream_cleanly() {
     assert!(s.decoded < 10_000);
     assert_eq!(rec.0.lock().expect("lock").len() as u64, s.decoded);
 }
+
+#[test]
+fn still_images_ride_the_shared_batcher_with_identical_results() {
+    let img =
+        vigil_detect::image_io::load_image(&root().join("data/photos/dog.jpg")).expect("dog.jpg");
+    let direct = detector().detect(&[&img]).expect("direct").remove(0);
+    let e = engine(4, 10);
+    // A stream keeps the batcher busy while images are submitted.
+    let rec = Recorder::default();
+    let h = e.add_stream(
+        synthetic(30, None),
+        Box::new(rec),
+        None,
+        StreamOptions::new("busy"),
+    );
+    let via_engine = e.detect_image(img.clone()).expect("engine detect");
+    h.join();
+    e.shutdown();
+    assert_eq!(via_engine.len(), direct.len());
+    for (a, b) in via_engine.iter().zip(&direct) {
+        assert_eq!(a.class_id, b.class_id);
+        assert!((a.score - b.score).abs() < 1e-4);
+        assert!(a.bbox.iou(&b.bbox) > 0.999);
+    }
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Side-by-side throughput of, in one run, alternating rounds:
+#   bare     — session calls alone on pre-letterboxed frames (bare-inference)
+#   vigil    — `vigil annotate --every 1 --no-track` (decode, preprocess, batched
+#              inference, NMS, drawing, H.264 encoding: the whole pipeline)
+#   python   — benches/reference.py bench (onnxruntime + OpenCV + numpy, sequential)
+# all at the same batch size and ONNX Runtime thread count, on the first
+# FRAMES frames of the sample clip. Prints fps per round and the ratios
+# vigil/bare and vigil/python (medians over rounds).
+#
+# Usage: benches/throughput.sh [FRAMES=200] [BATCH=4] [ROUNDS=2] [THREADS=0]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+frames=${1:-200} batch=${2:-4} rounds=${3:-2} threads=${4:-0}
+py=${PYTHON:-.venv/bin/python}
+[ -x "$py" ] || { echo "run 'make bench-setup' for the Python reference venv" >&2; exit 1; }
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+clip=$work/clip.avi
+ffmpeg -v error -i data/video/vtest.avi -frames:v "$frames" -c copy "$clip"
+export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/third_party/onnxruntime/libonnxruntime.so}
+cargo build -q --release -p vigil -p vigil-benches
+
+results=$work/results.txt
+for r in $(seq 1 "$rounds"); do
+  b=$(./target/release/bare-inference "$clip" --batch "$batch" --frames "$frames" --threads "$threads" 2>/dev/null)
+  echo "bare $(echo "$b" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["fps"])')" >> "$results"
+  start=$(date +%s.%N)
+  cfg=$work/vigil.toml
+  printf '[model]\nintra_threads = %s\ndevice = "cpu"\n' "$threads" > "$cfg"
+  RUST_LOG=warn ./target/release/vigil --config "$cfg" annotate "$clip" -o "$work/out.mp4" --every 1 --no-track --batch "$batch" 2>/dev/null
+  end=$(date +%s.%N)
+  echo "vigil $("$py" -c "print($frames / ($end - $start))")" >> "$results"
+  p=$("$py" benches/reference.py bench models/yolov12n-dyn.onnx "$clip" --frames "$frames" --batch "$batch" --threads "$threads")
+  echo "python $(echo "$p" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["fps"])')" >> "$results"
+  echo "round $r: $(tail -3 "$results" | tr '\n' ' ')" >&2
+done
+"$py" - "$results" "$frames" "$batch" "$threads" <<'PY'
+import statistics, sys
+rows = [l.split() for l in open(sys.argv[1])]
+by = {}
+for k, v in rows:
+    by.setdefault(k, []).append(float(v))
+m = {k: statistics.median(v) for k, v in by.items()}
+print(f"frames={sys.argv[2]} batch={sys.argv[3]} threads={sys.argv[4] or 'all'} rounds={len(by['vigil'])}")
+for k in ("bare", "vigil", "python"):
+    print(f"  {k:7s} median {m[k]:.2f} fps  ({', '.join(f'{x:.2f}' for x in by[k])})")
+print(f"  vigil / bare   = {m['vigil'] / m['bare']:.3f}")
+print(f"  vigil / python = {m['vigil'] / m['python']:.3f}")
+PY
