@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -54,6 +54,21 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
     }
     // Open the video first: a bad input must fail before any output exists.
     let source = VideoSource::open(&a.input.to_string_lossy(), &SourceOptions::default())?;
+    // Install the Ctrl-C handler before any output exists, so an early
+    // interrupt still goes through the clean path that removes partial files.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let stream_stop: Arc<OnceLock<Arc<AtomicBool>>> = Arc::new(OnceLock::new());
+    {
+        let interrupted = Arc::clone(&interrupted);
+        let stream_stop = Arc::clone(&stream_stop);
+        // A second handler cannot be installed (e.g. in tests); not fatal.
+        let _ = ctrlc::set_handler(move || {
+            interrupted.store(true, Ordering::SeqCst);
+            if let Some(stop) = stream_stop.get() {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+    }
     let info = source.info().clone();
     let output = match (&a.output, &a.jsonl) {
         (None, None) => Some(default_output(&a.input)),
@@ -110,15 +125,10 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         tracker,
         opts,
     );
-    let stop = handle.stop_flag();
-    let interrupted = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let interrupted = Arc::clone(&interrupted);
-        // A second handler cannot be installed (e.g. in tests); not fatal.
-        let _ = ctrlc::set_handler(move || {
-            interrupted.store(true, Ordering::SeqCst);
-            stop.store(true, Ordering::SeqCst);
-        });
+    // Whichever comes first — the signal or the stream — the stream stops.
+    let _ = stream_stop.set(handle.stop_flag());
+    if interrupted.load(Ordering::SeqCst) {
+        handle.stop();
     }
     let summary = handle.join();
     engine.shutdown();
