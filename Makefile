@@ -27,7 +27,7 @@ release: setup
 
 ## run: vigil on its default config and the sample clip
 run: release
-	./target/release/vigil --config $(CONFIG) annotate data/video/vtest.avi -o vtest.annotated.mp4 --jsonl vtest.annotated.jsonl
+	./target/release/vigil serve --config $(CONFIG)
 
 ## test: formatting, lints, and every test against the real model, runtime and media
 test: setup

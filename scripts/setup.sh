@@ -66,7 +66,7 @@ if ! verify "$model" "$MODEL_SHA256"; then
   say "fetching the default model from crates.io (easy-yolo 0.1.3)"
   tmp2=$(mktemp -d)
   mkdir -p "$tmp2/src" && touch "$tmp2/src/lib.rs"
-  printf '[package]\nname = "vigil-model-fetch"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\neasy-yolo = "=0.1.3"\n' > "$tmp2/Cargo.toml"
+  printf '[package]\nname = "vigil-model-fetch"\nversion = "0.0.0"\nedition = "2021"\n[workspace]\n[dependencies]\neasy-yolo = "=0.1.3"\n' > "$tmp2/Cargo.toml"
   (cd "$tmp2" && cargo fetch -q) || die "cargo fetch of easy-yolo 0.1.3 failed"
   crate=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/cache" -name 'easy-yolo-0.1.3.crate' | head -1)
   [ -n "$crate" ] || die "easy-yolo-0.1.3.crate not found in the cargo cache"

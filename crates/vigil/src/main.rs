@@ -33,6 +33,8 @@ enum Command {
     Annotate(cmd::annotate::AnnotateArgs),
     /// ByteTrack over MOTChallenge detections; MOTChallenge results on stdout.
     Track(cmd::track::TrackArgs),
+    /// The daemon: camera streams, video jobs, HTTP API and metrics.
+    Serve(cmd::serve::ServeArgs),
     /// Model tooling.
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Track(a) => settings::load(&cli.global)
             .and_then(|cfg| cmd::track::run(a, &cfg.tracker))
             .map(|()| ExitCode::SUCCESS),
+        Command::Serve(a) => cmd::serve::run(&cli.global, a),
         Command::Model(c) => cmd::model::run(c).map(|()| ExitCode::SUCCESS),
         Command::Config(c) => cmd::config::run(c),
     };

@@ -21,7 +21,11 @@ pub enum ConfigError {
     },
 }
 
-const SECTIONS: &[&str] = &["model", "batch", "tracker"];
+/// Table sections that `VIGIL_<SECTION>_<KEY>` may override. The arrays of
+/// tables (`[[streams]]`, `[[webhooks]]`) have no single key to address.
+const SECTIONS: &[&str] = &[
+    "model", "batch", "tracker", "queue", "server", "storage", "jobs",
+];
 
 impl Config {
     /// Loads a file, applies environment overrides, and validates every value.

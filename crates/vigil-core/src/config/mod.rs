@@ -4,14 +4,26 @@
 //! a silently ignored setting.
 
 mod batch;
+mod jobs;
 mod load;
 mod model;
+mod queue;
+mod server;
+mod storage;
+mod streams;
 mod tracker;
+mod webhooks;
 
 pub use batch::BatchConfig;
+pub use jobs::JobsConfig;
 pub use load::ConfigError;
 pub use model::{Device, ModelConfig};
+pub use queue::{QueueBackend, QueueConfig};
+pub use server::ServerConfig;
+pub use storage::StorageConfig;
+pub use streams::{is_network_url, StreamConfig, StreamTransport};
 pub use tracker::TrackerConfig;
+pub use webhooks::{WebhookConfig, EVENT_TYPES};
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +34,12 @@ pub struct Config {
     pub model: ModelConfig,
     pub batch: BatchConfig,
     pub tracker: TrackerConfig,
+    pub queue: QueueConfig,
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub jobs: JobsConfig,
+    pub streams: Vec<StreamConfig>,
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 /// A config value that parsed but makes no sense; names the key and the reason.
@@ -49,6 +67,108 @@ impl Config {
         errs.extend(self.model.validate());
         errs.extend(self.batch.validate());
         errs.extend(self.tracker.validate());
+        errs.extend(self.queue.validate());
+        errs.extend(self.server.validate());
+        errs.extend(self.storage.validate());
+        errs.extend(self.jobs.validate());
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in self.streams.iter().enumerate() {
+            let key = format!("streams[{i}]");
+            errs.extend(s.validate(&key));
+            if !s.id.is_empty() && !seen.insert(s.id.as_str()) {
+                errs.push(InvalidValue::new(
+                    format!("{key}.id"),
+                    format!("duplicate stream id {:?}", s.id),
+                ));
+            }
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            errs.extend(w.validate(&format!("webhooks[{i}]")));
+        }
         errs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::from_toml(text, "t.toml", Vec::new()).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn serve_sections_parse() {
+        let c = parse(
+            r#"
+[server]
+listen = "0.0.0.0:9000"
+token = "s3cret"
+[storage]
+dir = "/tmp/v"
+[jobs]
+workers = 2
+[queue]
+backend = "local"
+[[streams]]
+id = "sample"
+url = "data/video/vtest.avi"
+loop = true
+[[streams]]
+id = "door"
+url = "rtsp://u:p@cam/live"
+fps = 5.0
+transport = "udp"
+zones = [{ name = "entry", polygon = [[0, 0], [1, 0], [1, 1]] }]
+[[webhooks]]
+url = "https://example.com/hook"
+events = ["track.started"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.jobs.workers, 2);
+        assert_eq!(c.jobs.queue_size, 16);
+        assert_eq!(c.streams.len(), 2);
+        assert!(c.streams[0].looping);
+        assert_eq!(c.streams[1].transport, StreamTransport::Udp);
+        assert_eq!(c.streams[1].zones.len(), 1);
+    }
+
+    #[test]
+    fn serve_section_errors_name_the_key() {
+        let e = parse("[[streams]]\nid = \"a\"\nurl = \"x.mp4\"\n[[streams]]\nid = \"a\"\nurl = \"y.mp4\"\nevery = 2\nfps = 3.0\n")
+            .unwrap_err();
+        assert!(e.contains("streams[1].id: duplicate"), "{e}");
+        assert!(e.contains("streams[1].fps"), "{e}");
+        let e = parse("[[streams]]\nid = \"a\"\nurl = \"x\"\nnope = 1\n").unwrap_err();
+        assert!(e.contains("nope"), "{e}");
+        let e = parse("[server]\nlisten = \"localhost\"\n").unwrap_err();
+        assert!(e.contains("server.listen"), "{e}");
+        let e = parse("[queue]\nbackend = \"nats\"\n").unwrap_err();
+        assert!(e.contains("queue.url"), "{e}");
+        let e = parse("[[webhooks]]\nurl = \"ftp://x\"\nevents = [\"nope\"]\n").unwrap_err();
+        assert!(
+            e.contains("webhooks[0].url") && e.contains("webhooks[0].events"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_reach_serve_sections() {
+        let c = Config::from_toml(
+            "",
+            "t",
+            vec![
+                (
+                    "VIGIL_SERVER_LISTEN".to_string(),
+                    "127.0.0.1:9999".to_string(),
+                ),
+                ("VIGIL_JOBS_WORKERS".to_string(), "3".to_string()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9999");
+        assert_eq!(c.jobs.workers, 3);
     }
 }

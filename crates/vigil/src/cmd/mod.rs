@@ -2,4 +2,5 @@ pub mod annotate;
 pub mod config;
 pub mod detect;
 pub mod model;
+pub mod serve;
 pub mod track;

@@ -1,0 +1,55 @@
+use serde::{Deserialize, Serialize};
+
+use super::InvalidValue;
+
+/// `[jobs]`: the uploaded-video job queue of `vigil serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs processed at once. All jobs share the one batched detector with
+    /// the cameras, so more workers mainly fill batches better.
+    pub workers: usize,
+    /// Jobs allowed to wait (not yet running); further uploads get 429.
+    pub queue_size: usize,
+    /// Finished jobs and their results are deleted this many hours after
+    /// they finish; 0 keeps them forever.
+    pub retention_hours: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            queue_size: 16,
+            retention_hours: 24,
+        }
+    }
+}
+
+impl JobsConfig {
+    pub fn validate(&self) -> Vec<InvalidValue> {
+        let mut e = Vec::new();
+        if self.workers == 0 || self.workers > 64 {
+            e.push(InvalidValue::new(
+                "jobs.workers",
+                format!("must be between 1 and 64, got {}", self.workers),
+            ));
+        }
+        if self.queue_size == 0 || self.queue_size > 100_000 {
+            e.push(InvalidValue::new(
+                "jobs.queue_size",
+                format!("must be between 1 and 100000, got {}", self.queue_size),
+            ));
+        }
+        if self.retention_hours > 24 * 365 * 10 {
+            e.push(InvalidValue::new(
+                "jobs.retention_hours",
+                format!(
+                    "must be at most 87600 (ten years), got {}",
+                    self.retention_hours
+                ),
+            ));
+        }
+        e
+    }
+}

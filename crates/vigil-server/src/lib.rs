@@ -1,0 +1,217 @@
+//! `vigil serve`: the daemon. Camera streams with reconnection, a durable job
+//! queue for uploaded videos, and the HTTP API — all feeding one shared,
+//! batched [`vigil_pipeline::Engine`].
+//!
+//! Blocking work (decoding, inference, encoding, SQLite) runs on dedicated
+//! threads or `spawn_blocking`; async is used only at the HTTP edge.
+
+mod api;
+mod error;
+mod jobs;
+mod metrics;
+mod state;
+mod streams;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use vigil_core::config::{Config, QueueBackend};
+use vigil_detect::{Detector, DetectorOptions};
+use vigil_pipeline::{Engine, EngineConfig};
+
+pub use api::ApiDoc;
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+use crate::jobs::Jobs;
+use crate::state::{AppState, Ready, SharedState};
+use crate::streams::Streams;
+
+/// How long in-flight HTTP requests get after a shutdown signal before the
+/// daemon moves on; together with the stream and job drains this keeps
+/// shutdown under 10 s.
+const HTTP_DRAIN: Duration = Duration::from_secs(3);
+const STREAM_DRAIN: Duration = Duration::from_secs(3);
+const JOB_DRAIN: Duration = Duration::from_secs(3);
+/// How often expired jobs are looked for; retention is in hours, so a
+/// minute's slack is irrelevant.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs the daemon until `shutdown` resolves (SIGTERM/SIGINT in the binary).
+///
+/// Binds first so `/healthz` answers at once; the model loads in the
+/// background and `/readyz` turns 200 when it is warm. A model that cannot be
+/// loaded ends the daemon with that error: serving without one is pointless.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), String> {
+    if cfg.queue.backend == QueueBackend::Nats {
+        return Err(
+            "queue.backend = \"nats\" is not implemented in this build; use \"local\"".into(),
+        );
+    }
+    if !cfg.webhooks.is_empty() {
+        tracing::warn!(
+            webhooks = cfg.webhooks.len(),
+            "webhooks are configured but event delivery is not implemented in this build"
+        );
+    }
+    if cfg
+        .streams
+        .iter()
+        .any(|s| !s.zones.is_empty() || !s.lines.is_empty())
+    {
+        tracing::warn!("stream zones/lines are accepted but not acted on in this build");
+    }
+    let storage = cfg.storage.dir.clone();
+    std::fs::create_dir_all(&storage)
+        .map_err(|e| format!("storage.dir {}: {e}", storage.display()))?;
+    let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
+    let jobs = Jobs::open(
+        &storage,
+        cfg.jobs.clone(),
+        cfg.tracker.clone(),
+        Arc::clone(&metrics),
+    )?;
+    let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
+        .await
+        .map_err(|e| format!("server.listen {}: {e}", cfg.server.listen))?;
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| cfg.server.listen.clone(), |a| a.to_string());
+    let state: SharedState = Arc::new(AppState {
+        cfg,
+        metrics,
+        jobs,
+        ready: OnceLock::new(),
+        workers: Mutex::new(Vec::new()),
+    });
+    tracing::info!(listen = %addr, auth = state.cfg.server.token.is_some(), "HTTP API listening");
+
+    let loader = {
+        let st = Arc::clone(&state);
+        tokio::task::spawn_blocking(move || load(&st))
+    };
+    let ticker = tokio::spawn(housekeeping(Arc::clone(&state)));
+
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = api::router(Arc::clone(&state));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_stopped.await;
+            })
+            .await
+    });
+
+    let mut result = Ok(());
+    tokio::pin!(shutdown);
+    tokio::select! {
+        () = &mut shutdown => tracing::info!("shutting down"),
+        r = loader => {
+            match r {
+                Ok(Ok(())) => {
+                    shutdown.await;
+                    tracing::info!("shutting down");
+                }
+                Ok(Err(e)) => result = Err(e),
+                Err(e) => result = Err(format!("model loader crashed: {e}")),
+            }
+        }
+    }
+    let _ = stop_http.send(());
+    if tokio::time::timeout(HTTP_DRAIN, server).await.is_err() {
+        tracing::warn!("HTTP requests still open after the drain period; closing them");
+    }
+    ticker.abort();
+    let st = Arc::clone(&state);
+    let _ = tokio::task::spawn_blocking(move || stop_components(&st)).await;
+    tracing::info!("stopped");
+    result
+}
+
+/// Loads and warms the model, starts the engine, the configured streams and
+/// the job workers; then the daemon is ready.
+fn load(st: &AppState) -> Result<(), String> {
+    let mut detector =
+        Detector::load(&DetectorOptions::from_config(&st.cfg.model)).map_err(|e| e.to_string())?;
+    detector
+        .warm_up()
+        .map_err(|e| format!("model warm-up failed: {e}"))?;
+    let device = detector.info().device.to_string();
+    let model = st.cfg.model.path.display().to_string();
+    let engine = Arc::new(Engine::start(
+        detector,
+        EngineConfig {
+            batch: st.cfg.batch.clone(),
+            ..EngineConfig::default()
+        },
+    ));
+    let streams = Arc::new(Streams::new(
+        Arc::clone(&engine),
+        st.cfg.tracker.clone(),
+        Arc::clone(&st.metrics),
+    ));
+    for s in &st.cfg.streams {
+        if let Err(e) = streams.add(s.clone(), false) {
+            tracing::error!(stream = %s.id, error = %e, "cannot start stream");
+        }
+    }
+    let workers = st.jobs.start_workers(Arc::clone(&engine));
+    *st.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
+    tracing::info!(device = %device, model = %model, "ready");
+    let _ = st.ready.set(Ready {
+        engine,
+        streams,
+        device,
+        model,
+    });
+    Ok(())
+}
+
+/// Once a second: stream rates and frame counters; once a minute: the job
+/// retention sweep.
+async fn housekeeping(st: SharedState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_sweep = tokio::time::Instant::now();
+    loop {
+        tick.tick().await;
+        if let Some(r) = st.ready.get() {
+            r.streams.sample();
+        }
+        if tokio::time::Instant::now() >= next_sweep {
+            next_sweep += SWEEP_EVERY;
+            let jobs = Arc::clone(&st.jobs);
+            let _ = tokio::task::spawn_blocking(move || jobs.sweep()).await;
+        }
+    }
+}
+
+/// Stops streams (in-flight frames drain), puts running jobs back in the
+/// queue (their state is in SQLite), and waits a bounded time for workers.
+fn stop_components(st: &AppState) {
+    st.jobs.shutdown();
+    if let Some(r) = st.ready.get() {
+        r.streams.shutdown(STREAM_DRAIN);
+    }
+    let workers: Vec<_> =
+        std::mem::take(&mut *st.workers.lock().unwrap_or_else(|p| p.into_inner()));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let n = workers.len();
+    for w in workers {
+        let tx = tx.clone();
+        let _ = std::thread::Builder::new()
+            .name("vigil-job-stop".into())
+            .spawn(move || {
+                let _ = w.join();
+                let _ = tx.send(());
+            });
+    }
+    let end = std::time::Instant::now() + JOB_DRAIN;
+    for _ in 0..n {
+        if rx.recv_deadline(end).is_err() {
+            tracing::warn!("a job worker did not stop in time");
+            break;
+        }
+    }
+}

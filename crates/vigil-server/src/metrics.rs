@@ -1,0 +1,255 @@
+//! The Prometheus metrics named by the contract, in one registry.
+//!
+//! Label values are stage names, stream ids, class labels and HTTP route
+//! templates: all bounded sets. URLs, track ids and raw paths never become
+//! labels (cardinality, and URLs may carry credentials).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use vigil_pipeline::FrameResult;
+
+/// Stages of `vigil_stage_seconds`.
+pub const STAGES: &[&str] = &[
+    "decode",
+    "preprocess",
+    "queue",
+    "inference",
+    "postprocess",
+    "track",
+    "end_to_end",
+];
+
+/// Job states of `vigil_jobs`.
+pub const JOB_STATES: &[&str] = &["queued", "running", "succeeded", "failed"];
+
+/// Buckets from 1 ms to 10 s, roughly ×2.5 apart: per-stage times span
+/// sub-millisecond tracking to multi-second end-to-end latency on a
+/// saturated CPU.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    pub stage_seconds: HistogramVec,
+    pub frames_total: IntCounterVec,
+    pub batch_size: Histogram,
+    pub detections_total: IntCounterVec,
+    pub stream_up: IntGaugeVec,
+    pub stream_reconnects_total: IntCounterVec,
+    pub events_total: IntCounterVec,
+    pub webhook_deliveries_total: IntCounterVec,
+    pub outbox_pending: IntGauge,
+    pub jobs: IntGaugeVec,
+    pub http_request_seconds: HistogramVec,
+}
+
+impl Metrics {
+    /// Builds and registers every metric. Registration only fails on a
+    /// duplicate or malformed name, i.e. a programming error caught by tests.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let stage_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "vigil_stage_seconds",
+                "Time a frame spent in each pipeline stage (end_to_end: captured to sink).",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["stage"],
+        )?;
+        let frames_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_frames_total",
+                "Frames per stream by outcome (decoded, processed, skipped, dropped).",
+            ),
+            &["stream", "outcome"],
+        )?;
+        let batch_size = Histogram::with_opts(
+            HistogramOpts::new("vigil_batch_size", "Frames per inference call.")
+                .buckets(vec![1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0, 64.0]),
+        )?;
+        let detections_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_detections_total",
+                "Objects reported per stream and class label.",
+            ),
+            &["stream", "label"],
+        )?;
+        let stream_up = IntGaugeVec::new(
+            Opts::new("vigil_stream_up", "1 while the stream delivers frames."),
+            &["stream"],
+        )?;
+        let stream_reconnects_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_stream_reconnects_total",
+                "Reconnect attempts per stream.",
+            ),
+            &["stream"],
+        )?;
+        let events_total = IntCounterVec::new(
+            Opts::new("vigil_events_total", "Events emitted by type."),
+            &["type"],
+        )?;
+        let webhook_deliveries_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_webhook_deliveries_total",
+                "Webhook delivery attempts by outcome (ok, retry, failed).",
+            ),
+            &["outcome"],
+        )?;
+        let outbox_pending = IntGauge::new(
+            "vigil_outbox_pending",
+            "Events in the outbox not yet delivered.",
+        )?;
+        let jobs = IntGaugeVec::new(Opts::new("vigil_jobs", "Jobs by status."), &["status"])?;
+        let http_request_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "vigil_http_request_seconds",
+                "HTTP request latency by route template and status.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route", "status"],
+        )?;
+        registry.register(Box::new(stage_seconds.clone()))?;
+        registry.register(Box::new(frames_total.clone()))?;
+        registry.register(Box::new(batch_size.clone()))?;
+        registry.register(Box::new(detections_total.clone()))?;
+        registry.register(Box::new(stream_up.clone()))?;
+        registry.register(Box::new(stream_reconnects_total.clone()))?;
+        registry.register(Box::new(events_total.clone()))?;
+        registry.register(Box::new(webhook_deliveries_total.clone()))?;
+        registry.register(Box::new(outbox_pending.clone()))?;
+        registry.register(Box::new(jobs.clone()))?;
+        registry.register(Box::new(http_request_seconds.clone()))?;
+        // Families without children are not exposed at all; create the
+        // fixed label sets up front so every contract name is always
+        // scrapeable (and rate() sees a 0 before the first increment).
+        for s in STAGES {
+            stage_seconds.with_label_values(&[*s]);
+        }
+        for t in vigil_core::config::EVENT_TYPES {
+            events_total.with_label_values(&[*t]);
+        }
+        for o in ["ok", "retry", "failed"] {
+            webhook_deliveries_total.with_label_values(&[o]);
+        }
+        for s in JOB_STATES {
+            jobs.with_label_values(&[*s]);
+        }
+        Ok(Self {
+            registry,
+            stage_seconds,
+            frames_total,
+            batch_size,
+            detections_total,
+            stream_up,
+            stream_reconnects_total,
+            events_total,
+            webhook_deliveries_total,
+            outbox_pending,
+            jobs,
+            http_request_seconds,
+        })
+    }
+
+    /// Registers a stream's series at zero so dashboards see it before its
+    /// first frame.
+    pub fn add_stream(&self, stream: &str) {
+        for o in ["decoded", "processed", "skipped", "dropped"] {
+            self.frames_total.with_label_values(&[stream, o]);
+        }
+        self.stream_up.with_label_values(&[stream]).set(0);
+        self.stream_reconnects_total.with_label_values(&[stream]);
+    }
+
+    /// Drops a removed stream's series so ids of deleted streams do not
+    /// accumulate.
+    pub fn remove_stream(&self, stream: &str) {
+        for o in ["decoded", "processed", "skipped", "dropped"] {
+            let _ = self.frames_total.remove_label_values(&[stream, o]);
+        }
+        let _ = self.stream_up.remove_label_values(&[stream]);
+        let _ = self.stream_reconnects_total.remove_label_values(&[stream]);
+    }
+
+    /// Per-frame observation from a sink: one histogram observe per stage.
+    /// `stream` is `None` for jobs (uploads are not a bounded label set).
+    pub fn observe_frame(&self, stream: Option<&str>, r: &FrameResult) {
+        let t = &r.timings;
+        let e2e = r.frame.captured.elapsed();
+        self.stage_seconds
+            .with_label_values(&["end_to_end"])
+            .observe(e2e.as_secs_f64());
+        if !r.processed {
+            return;
+        }
+        for (stage, d) in [
+            ("decode", t.decode),
+            ("preprocess", t.preprocess),
+            ("queue", t.queue),
+            ("inference", t.inference),
+            ("postprocess", t.postprocess),
+            ("track", t.track),
+        ] {
+            self.stage_seconds
+                .with_label_values(&[stage])
+                .observe(d.as_secs_f64());
+        }
+        // Each frame of a batch reports the batch's size; observing 1/n per
+        // frame would need fractions, so the histogram counts frames by the
+        // size of the batch they rode in.
+        if t.batch_size > 0 {
+            self.batch_size.observe(t.batch_size as f64);
+        }
+        if let Some(stream) = stream {
+            for d in &r.objects {
+                self.detections_total
+                    .with_label_values(&[stream, d.label.as_str()])
+                    .inc();
+            }
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
+        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_contract_name_is_exposed_before_any_traffic() {
+        let m = Metrics::new().unwrap();
+        m.add_stream("cam");
+        m.http_request_seconds
+            .with_label_values(&["/healthz", "200"])
+            .observe(0.001);
+        m.detections_total
+            .with_label_values(&["cam", "person"])
+            .inc();
+        m.batch_size.observe(1.0);
+        let text = m.render().unwrap();
+        for name in [
+            "vigil_stage_seconds",
+            "vigil_frames_total",
+            "vigil_batch_size",
+            "vigil_detections_total",
+            "vigil_stream_up",
+            "vigil_stream_reconnects_total",
+            "vigil_events_total",
+            "vigil_webhook_deliveries_total",
+            "vigil_outbox_pending",
+            "vigil_jobs",
+            "vigil_http_request_seconds",
+        ] {
+            assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
+        }
+    }
+}

@@ -1,0 +1,38 @@
+//! What the handlers share.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use vigil_core::config::Config;
+use vigil_pipeline::Engine;
+
+use crate::jobs::Jobs;
+use crate::metrics::Metrics;
+use crate::streams::Streams;
+
+/// Exists once the model is loaded and warmed up (what `/readyz` reports).
+pub struct Ready {
+    pub engine: Arc<Engine>,
+    pub streams: Arc<Streams>,
+    /// The device inference actually runs on (`auto` resolved).
+    pub device: String,
+    pub model: String,
+}
+
+pub struct AppState {
+    pub cfg: Config,
+    pub metrics: Arc<Metrics>,
+    pub jobs: Arc<Jobs>,
+    pub ready: OnceLock<Ready>,
+    pub workers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn ready(&self) -> Result<&Ready, crate::error::ApiError> {
+        self.ready.get().ok_or_else(|| {
+            crate::error::ApiError::Unavailable("the model is still loading; retry shortly".into())
+        })
+    }
+}

@@ -1,0 +1,364 @@
+//! Camera streams: configured at start-up or added at run time, each a
+//! [`ReconnectingSource`] feeding the shared engine and a [`StreamSink`].
+
+mod sink;
+mod source;
+mod status;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use serde::Serialize;
+use utoipa::ToSchema;
+use vigil_core::config::{is_network_url, StreamConfig, TrackerConfig};
+use vigil_core::{Detection, ImageBgr};
+use vigil_pipeline::{Engine, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
+use vigil_video::mask_url;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use sink::{Latest, StreamSink};
+pub use source::ReconnectingSource;
+pub use status::{StreamState, StreamStatus};
+
+/// One stream as `GET /v1/streams` reports it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamView {
+    pub id: String,
+    /// The source URL with credentials masked.
+    pub url: String,
+    pub state: StreamState,
+    /// Frames decoded per second (last second).
+    pub fps_in: f64,
+    /// Frames run through the detector per second (last second).
+    pub fps_processed: f64,
+    /// Frames dropped from the ring because the pipeline was behind.
+    pub frames_dropped: u64,
+    pub frames_decoded: u64,
+    pub frames_processed: u64,
+    pub frames_skipped: u64,
+    /// Reconnect attempts since the stream was added.
+    pub reconnects: u64,
+    /// RFC 3339 UTC time of the last decoded frame.
+    pub last_frame_at: Option<String>,
+    /// True while frames are being dropped because the pipeline is behind
+    /// (not a camera problem: never triggers a reconnect).
+    pub blocked: bool,
+    /// Why the stream is reconnecting, stopped or failed (masked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Counters at the previous sample, to turn totals into rates and metric
+/// increments.
+#[derive(Default, Clone, Copy)]
+struct Sample {
+    decoded: u64,
+    processed: u64,
+    skipped: u64,
+    dropped: u64,
+}
+
+struct Entry {
+    cfg: StreamConfig,
+    status: Arc<StreamStatus>,
+    stop: Arc<AtomicBool>,
+    handle: Option<StreamHandle>,
+    latest: Latest,
+    prev: Sample,
+    prev_at: Instant,
+}
+
+impl Entry {
+    fn stats(&self) -> Option<&Arc<StreamStats>> {
+        self.handle.as_ref().map(StreamHandle::stats)
+    }
+}
+
+pub struct Streams {
+    engine: Arc<Engine>,
+    tracker: TrackerConfig,
+    metrics: Arc<Metrics>,
+    entries: Mutex<BTreeMap<String, Entry>>,
+}
+
+impl Streams {
+    pub fn new(engine: Arc<Engine>, tracker: TrackerConfig, metrics: Arc<Metrics>) -> Self {
+        Self {
+            engine,
+            tracker,
+            metrics,
+            entries: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts a stream. Blocking: a file is opened here, so a bad path is
+    /// reported to the caller. With `strict` (the API) that is a 400; from
+    /// the config the stream is listed as `failed` and the daemon runs on.
+    pub fn add(&self, cfg: StreamConfig, strict: bool) -> Result<(), ApiError> {
+        let problems = cfg.validate("stream");
+        if !problems.is_empty() {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(ApiError::BadRequest(list.join("; ")));
+        }
+        if self.entries().contains_key(&cfg.id) {
+            return Err(ApiError::Conflict(format!(
+                "stream {:?} already exists",
+                cfg.id
+            )));
+        }
+        let status = Arc::new(StreamStatus::new(&cfg.id, Arc::clone(&self.metrics)));
+        self.metrics.add_stream(&cfg.id);
+        let first = if is_network_url(&cfg.url) {
+            None
+        } else {
+            match ReconnectingSource::open(&cfg) {
+                Ok(s) => Some(s),
+                Err(e) if strict => return Err(ApiError::BadRequest(format!("url: {e}"))),
+                Err(e) => {
+                    status.set_state(StreamState::Failed, Some(&e.to_string()));
+                    self.insert(cfg, status, Arc::new(AtomicBool::new(true)), None)?;
+                    return Ok(());
+                }
+            }
+        };
+        let fps = first
+            .as_ref()
+            .map_or(source::ASSUMED_LIVE_FPS, |s| s.info().fps);
+        let tracker = vigil_pipeline::tracker(&self.tracker, fps).map_err(ApiError::internal)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let source =
+            ReconnectingSource::new(cfg.clone(), first, Arc::clone(&status), Arc::clone(&stop));
+        let latest: Latest = Arc::default();
+        let sink = StreamSink::new(
+            &cfg.id,
+            Arc::clone(&self.metrics),
+            Arc::clone(&status),
+            Arc::clone(&latest),
+        );
+        let mut opts = StreamOptions::new(cfg.id.clone());
+        opts.ring_capacity = cfg.ring_capacity;
+        opts.skip = match (cfg.every, cfg.fps) {
+            (Some(n), _) => SkipPolicy::Every(n),
+            (None, Some(f)) => SkipPolicy::Fps(f),
+            (None, None) => SkipPolicy::Every(1),
+        };
+        tracing::info!(stream = %cfg.id, url = %mask_url(&cfg.url), "stream added");
+        let handle = self
+            .engine
+            .add_stream(Box::new(source), Box::new(sink), Some(tracker), opts);
+        let mut entries = self.entries();
+        if entries.contains_key(&cfg.id) {
+            // Lost a race with a concurrent add of the same id.
+            stop.store(true, Ordering::SeqCst);
+            handle.stop();
+            std::thread::spawn(move || drop(handle.join()));
+            return Err(ApiError::Conflict(format!(
+                "stream {:?} already exists",
+                cfg.id
+            )));
+        }
+        entries.insert(
+            cfg.id.clone(),
+            Entry {
+                cfg,
+                status,
+                stop,
+                handle: Some(handle),
+                latest,
+                prev: Sample::default(),
+                prev_at: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    fn insert(
+        &self,
+        cfg: StreamConfig,
+        status: Arc<StreamStatus>,
+        stop: Arc<AtomicBool>,
+        handle: Option<StreamHandle>,
+    ) -> Result<(), ApiError> {
+        let mut entries = self.entries();
+        if entries.contains_key(&cfg.id) {
+            return Err(ApiError::Conflict(format!(
+                "stream {:?} already exists",
+                cfg.id
+            )));
+        }
+        entries.insert(
+            cfg.id.clone(),
+            Entry {
+                cfg,
+                status,
+                stop,
+                handle,
+                latest: Arc::default(),
+                prev: Sample::default(),
+                prev_at: Instant::now(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Stops and forgets a stream. Its threads wind down in the background
+    /// (a decoder may sit in a read for up to the stall timeout).
+    pub fn remove(&self, id: &str) -> Result<(), ApiError> {
+        let entry = self
+            .entries()
+            .remove(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?;
+        entry.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = entry.handle {
+            h.stop();
+            let _ = std::thread::Builder::new()
+                .name(format!("vigil-stop-{id}"))
+                .spawn(move || drop(h.join()));
+        }
+        entry.status.set_state(StreamState::Stopped, None);
+        self.metrics.remove_stream(id);
+        tracing::info!(stream = %id, "stream removed");
+        Ok(())
+    }
+
+    pub fn list(&self) -> Vec<StreamView> {
+        self.entries().values().map(view).collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<StreamView> {
+        self.entries().get(id).map(view)
+    }
+
+    /// The latest processed frame and its objects; `Ok(None)` before the first.
+    #[allow(clippy::type_complexity)]
+    pub fn latest(&self, id: &str) -> Result<Option<(Arc<ImageBgr>, Vec<Detection>)>, ApiError> {
+        let entries = self.entries();
+        let e = entries
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?;
+        let slot = e.latest.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(slot.clone())
+    }
+
+    /// Once a second: rates, the blocked flag, and `vigil_frames_total`
+    /// (incremented here from the pipeline's counters, so no metric is
+    /// touched in the decode or scheduler loops).
+    pub fn sample(&self) {
+        let mut entries = self.entries();
+        for (id, e) in entries.iter_mut() {
+            let Some(stats) = e.stats() else { continue };
+            let now = Sample {
+                decoded: stats.decoded.load(Ordering::Relaxed),
+                processed: stats.processed.load(Ordering::Relaxed),
+                skipped: stats.skipped.load(Ordering::Relaxed),
+                dropped: stats.dropped(),
+            };
+            let dt = e.prev_at.elapsed().as_secs_f64().max(1e-3);
+            let d = |a: u64, b: u64| a.saturating_sub(b);
+            for (outcome, n) in [
+                ("decoded", d(now.decoded, e.prev.decoded)),
+                ("processed", d(now.processed, e.prev.processed)),
+                ("skipped", d(now.skipped, e.prev.skipped)),
+                ("dropped", d(now.dropped, e.prev.dropped)),
+            ] {
+                if n > 0 {
+                    self.metrics
+                        .frames_total
+                        .with_label_values(&[id.as_str(), outcome])
+                        .inc_by(n);
+                }
+            }
+            let running = e.status.state() == StreamState::Running;
+            let blocked = running && d(now.dropped, e.prev.dropped) > 0;
+            if blocked != e.status.blocked() {
+                tracing::info!(stream = %id, blocked, "pipeline backpressure on stream changed");
+            }
+            e.status.set_rates(
+                d(now.decoded, e.prev.decoded) as f64 / dt,
+                d(now.processed, e.prev.processed) as f64 / dt,
+                blocked,
+            );
+            e.prev = now;
+            e.prev_at = Instant::now();
+        }
+    }
+
+    /// Stops every stream and waits up to `deadline` for them to drain.
+    pub fn shutdown(&self, deadline: Duration) {
+        let handles: Vec<StreamHandle> = {
+            let mut entries = self.entries();
+            entries
+                .values_mut()
+                .filter_map(|e| {
+                    e.stop.store(true, Ordering::SeqCst);
+                    e.handle.take()
+                })
+                .collect()
+        };
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let n = handles.len();
+        for h in handles {
+            h.stop();
+            let tx = tx.clone();
+            let _ = std::thread::Builder::new()
+                .name("vigil-stream-stop".into())
+                .spawn(move || {
+                    h.join();
+                    let _ = tx.send(());
+                });
+        }
+        let end = Instant::now() + deadline;
+        for _ in 0..n {
+            if rx.recv_deadline(end).is_err() {
+                tracing::warn!("a stream did not stop in time (decoder blocked in a read)");
+                break;
+            }
+        }
+    }
+}
+
+fn view(e: &Entry) -> StreamView {
+    let (decoded, processed, skipped, dropped, last_ms) = e.stats().map_or((0, 0, 0, 0, 0), |s| {
+        (
+            s.decoded.load(Ordering::Relaxed),
+            s.processed.load(Ordering::Relaxed),
+            s.skipped.load(Ordering::Relaxed),
+            s.dropped(),
+            s.last_frame_unix_ms.load(Ordering::Relaxed),
+        )
+    });
+    let state = e.status.state();
+    StreamView {
+        id: e.cfg.id.clone(),
+        url: mask_url(&e.cfg.url),
+        state,
+        fps_in: round2(e.status.fps_in()),
+        fps_processed: round2(e.status.fps_processed()),
+        frames_dropped: dropped,
+        frames_decoded: decoded,
+        frames_processed: processed,
+        frames_skipped: skipped,
+        reconnects: e.status.reconnects(),
+        last_frame_at: (last_ms > 0).then(|| {
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(last_ms))
+                .to_string()
+        }),
+        blocked: e.status.blocked(),
+        error: if state == StreamState::Running {
+            None
+        } else {
+            e.status.error()
+        },
+    }
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}

@@ -1,0 +1,260 @@
+//! A [`FrameSource`] that keeps a camera going: reconnects with backoff,
+//! loops files, and keeps frame indices and timestamps monotonic across
+//! both.
+//!
+//! Two failure modes are told apart on purpose. A camera that goes silent
+//! shows up here, as a read that times out after `stall_timeout_s` (the
+//! stream's ring is drop-oldest, so the decoder never waits on the
+//! pipeline): the stream is *stalled* and is reconnected. A pipeline that is
+//! behind shows up as ring drops, never here: the stream is *blocked* (see
+//! the sampler) and reconnecting would not help, so it never triggers one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use vigil_core::config::{is_network_url, StreamConfig, StreamTransport};
+use vigil_core::{FrameIndex, PtsMs};
+use vigil_pipeline::{FrameSource, SourceFrame};
+use vigil_video::{mask_url, RtspTransport, SourceOptions, VideoError, VideoSource};
+
+use super::status::{StreamState, StreamStatus};
+
+/// Frame rate assumed for network streams before they connect (it only
+/// scales the tracker's lost-track buffer).
+pub const ASSUMED_LIVE_FPS: f64 = 25.0;
+
+/// Pacing falls this far behind (a slow decode, a suspended process) before
+/// the schedule is reset instead of bursting frames to catch up.
+const MAX_PACING_LAG: Duration = Duration::from_secs(1);
+
+pub struct ReconnectingSource {
+    cfg: StreamConfig,
+    masked: String,
+    network: bool,
+    status: Arc<StreamStatus>,
+    stop: Arc<AtomicBool>,
+    inner: Option<VideoSource>,
+    fps: f64,
+    next_index: u64,
+    /// Added to the inner source's pts so time keeps running forward across
+    /// loops and reconnects.
+    pts_offset: f64,
+    last_pts: Option<f64>,
+    backoff: Duration,
+    /// Open attempts so far, including the one that produced `first`.
+    attempts: u64,
+    /// (wall clock, pts) of the frame that anchors file pacing.
+    pace_anchor: Option<(Instant, f64)>,
+    rng: u64,
+}
+
+impl ReconnectingSource {
+    /// `first` is an already opened source (files are opened up front so a
+    /// bad path is reported to the caller and the real frame rate is known).
+    pub fn new(
+        cfg: StreamConfig,
+        first: Option<VideoSource>,
+        status: Arc<StreamStatus>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        let fps = first.as_ref().map_or(ASSUMED_LIVE_FPS, |s| s.info().fps);
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64);
+        Self {
+            masked: mask_url(&cfg.url),
+            network: is_network_url(&cfg.url),
+            backoff: secs(cfg.reconnect_initial_s),
+            attempts: u64::from(first.is_some()),
+            cfg,
+            status,
+            stop,
+            inner: first,
+            fps,
+            next_index: 0,
+            pts_offset: 0.0,
+            last_pts: None,
+            pace_anchor: None,
+            rng: seed | 1,
+        }
+    }
+
+    /// Opens the stream's URL with timeouts no longer than the stall timeout,
+    /// so a hung camera is noticed within it.
+    pub fn open(cfg: &StreamConfig) -> Result<VideoSource, VideoError> {
+        let stall = secs(cfg.stall_timeout_s);
+        let opts = SourceOptions {
+            transport: match cfg.transport {
+                StreamTransport::Tcp => RtspTransport::Tcp,
+                StreamTransport::Udp => RtspTransport::Udp,
+            },
+            open_timeout: stall,
+            read_timeout: stall,
+        };
+        VideoSource::open(&cfg.url, &opts)
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps up to `d`, waking early when the stream is stopped.
+    fn sleep(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while !self.stopped() {
+            let now = Instant::now();
+            if now >= end {
+                return;
+            }
+            std::thread::sleep((end - now).min(Duration::from_millis(50)));
+        }
+    }
+
+    /// The next backoff delay: doubling, capped, with ±20 % jitter so many
+    /// cameras behind one failed switch do not reconnect in lockstep.
+    fn next_delay(&mut self) -> Duration {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
+        let d = self.backoff.mul_f64(0.8 + 0.4 * unit);
+        self.backoff = (self.backoff * 2).min(secs(self.cfg.reconnect_max_s));
+        d
+    }
+
+    /// Forgets the current connection; the next frame will come from a new one.
+    fn lost(&mut self, reason: &str) {
+        self.inner = None;
+        self.pace_anchor = None;
+        // Continue the timeline one frame after the last delivered frame.
+        if let Some(last) = self.last_pts {
+            self.pts_offset = last + 1000.0 / self.fps;
+        }
+        self.status
+            .set_state(StreamState::Reconnecting, Some(reason));
+    }
+
+    /// Waits until a file frame is due at the file's own rate.
+    fn pace(&mut self, pts: f64) {
+        let now = Instant::now();
+        let (t0, p0) = *self.pace_anchor.get_or_insert((now, pts));
+        let due = t0 + Duration::from_secs_f64(((pts - p0) / 1000.0).max(0.0));
+        if due > now {
+            self.sleep(due - now);
+        } else if now - due > MAX_PACING_LAG {
+            self.pace_anchor = Some((now, pts));
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::from_secs(1))
+}
+
+impl FrameSource for ReconnectingSource {
+    fn next_frame(&mut self) -> Result<Option<SourceFrame>, String> {
+        loop {
+            if self.stopped() {
+                return Ok(None);
+            }
+            if self.inner.is_none() {
+                // Every attempt after the first (failed or not) is a reconnect.
+                if self.attempts > 0 {
+                    self.status.count_reconnect();
+                }
+                self.attempts += 1;
+                match Self::open(&self.cfg) {
+                    Ok(src) => {
+                        if self.next_index == 0 {
+                            self.fps = src.info().fps;
+                        }
+                        self.inner = Some(src);
+                    }
+                    Err(e @ (VideoError::NotFound { .. } | VideoError::NotReadable { .. }))
+                        if !self.network =>
+                    {
+                        // A file that vanished or broke will not heal by
+                        // retrying; fail loudly instead of spinning.
+                        let msg = e.to_string();
+                        self.status.set_state(StreamState::Failed, Some(&msg));
+                        return Err(msg);
+                    }
+                    Err(e) => {
+                        // Errors from VideoSource name the masked URL only.
+                        self.status
+                            .set_state(StreamState::Reconnecting, Some(&e.to_string()));
+                        let d = self.next_delay();
+                        tracing::debug!(
+                            stream = %self.cfg.id,
+                            url = %self.masked,
+                            delay_ms = d.as_millis() as u64,
+                            "reconnecting after backoff"
+                        );
+                        self.sleep(d);
+                        continue;
+                    }
+                }
+            }
+            let Some(inner) = self.inner.as_mut() else {
+                continue;
+            };
+            match inner.read() {
+                Ok(Some(f)) => {
+                    self.backoff = secs(self.cfg.reconnect_initial_s);
+                    let mut pts = self.pts_offset + f.pts.0;
+                    if let Some(last) = self.last_pts {
+                        pts = pts.max(last);
+                    }
+                    self.last_pts = Some(pts);
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    let (captured_at, captured) = if self.network {
+                        (f.captured_at, f.captured)
+                    } else {
+                        // Files are "captured" when pacing releases them,
+                        // so end-to-end latency excludes the pacing wait.
+                        self.pace(pts);
+                        (SystemTime::now(), Instant::now())
+                    };
+                    self.status.set_state(StreamState::Running, None);
+                    return Ok(Some(SourceFrame {
+                        index: FrameIndex(index),
+                        pts: PtsMs(pts),
+                        captured_at,
+                        captured,
+                        image: f.image,
+                    }));
+                }
+                Ok(None) if !self.network => {
+                    if self.cfg.looping {
+                        // Reopen at the start; the timeline continues.
+                        self.inner = None;
+                        if let Some(last) = self.last_pts {
+                            self.pts_offset = last + 1000.0 / self.fps;
+                        }
+                        continue;
+                    }
+                    self.status
+                        .set_state(StreamState::Stopped, Some("end of file"));
+                    return Ok(None);
+                }
+                Ok(None) => self.lost(&format!(
+                    "no frame within {} s (stalled) or disconnected",
+                    self.cfg.stall_timeout_s
+                )),
+                Err(e) => self.lost(&e.to_string()),
+            }
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        // Cameras (and looping files standing in for them) drop the oldest
+        // frames when the pipeline is behind, so latency stays bounded.
+        true
+    }
+
+    fn fps(&self) -> f64 {
+        self.fps
+    }
+}
