@@ -62,6 +62,7 @@ ln -sfn "libonnxruntime.so.$ORT_VERSION" "$ort_dir/libonnxruntime.so"
 
 # 3. The default model (YOLOv12n, COCO-80) from the easy-yolo crate on crates.io.
 model=models/yolov12n.onnx
+mkdir -p models
 if ! verify "$model" "$MODEL_SHA256"; then
   say "fetching the default model from crates.io (easy-yolo 0.1.3)"
   tmp2=$(mktemp -d)

@@ -7,6 +7,7 @@
 
 mod adapters;
 mod engine;
+mod outputs;
 pub mod ring;
 pub mod skip;
 mod stream;
@@ -14,6 +15,7 @@ mod types;
 
 pub use adapters::{tracker, VideoFrameSource};
 pub use engine::{collect_batch, Engine, EngineConfig};
+pub use outputs::{FileOutputs, PartialFile};
 pub use skip::{FrameSkipper, SkipPolicy};
 pub use stream::{StreamHandle, StreamOptions};
 pub use types::{

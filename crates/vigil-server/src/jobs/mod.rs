@@ -21,8 +21,9 @@ use vigil_pipeline::{Engine, SkipPolicy, StreamOptions, VideoFrameSource};
 use vigil_video::{SourceOptions, VideoError, VideoSource, VideoWriter};
 
 use crate::metrics::{Metrics, JOB_STATES};
-use sink::{JobSink, PartialFile};
+use sink::JobSink;
 pub use store::{JobParams, JobRow, Store};
+use vigil_pipeline::PartialFile;
 
 /// How often a running job's progress is written to the database (the API
 /// reads live progress from memory; the database only needs it for restarts).

@@ -1,7 +1,6 @@
 //! `vigil annotate`: the full pipeline over one video file.
 
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,13 +9,12 @@ use std::sync::{Arc, OnceLock};
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::Serialize;
-use vigil_core::{Detection, ImageBgr};
 use vigil_detect::{Detector, DetectorOptions};
 use vigil_pipeline::{
-    Engine, EngineConfig, FrameResult, FrameSink, SkipPolicy, StreamOptions, StreamSummary,
+    Engine, EngineConfig, FileOutputs, FrameResult, FrameSink, PartialFile, SkipPolicy,
+    StreamOptions, StreamSummary,
 };
-use vigil_video::{draw_detections, SourceOptions, VideoSource, VideoWriter};
+use vigil_video::{SourceOptions, VideoSource, VideoWriter};
 
 use crate::settings::{self, GlobalArgs};
 
@@ -85,15 +83,15 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let jsonl = match &a.jsonl {
-        Some(p) => Some(PartialFile::create(p)?),
+        Some(p) => {
+            Some(PartialFile::create(p).with_context(|| format!("cannot create {}", p.display()))?)
+        }
         None => None,
     };
     let progress = progress_bar(info.frame_count);
     let sink = AnnotateSink {
-        writer,
-        jsonl,
+        outputs: FileOutputs::new(writer, jsonl),
         progress: progress.clone(),
-        failed: false,
     };
 
     let mut batch = cfg.batch.clone();
@@ -179,102 +177,21 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     pb
 }
 
-/// A file written under a temporary name and renamed into place only on
-/// success, so an error never leaves a half-written output behind.
-struct PartialFile {
-    final_path: PathBuf,
-    tmp_path: PathBuf,
-    out: Option<BufWriter<File>>,
-}
-
-impl PartialFile {
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let name = path
-            .file_name()
-            .with_context(|| format!("{}: not a file path", path.display()))?;
-        let tmp_path = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
-        let f =
-            File::create(&tmp_path).with_context(|| format!("cannot create {}", path.display()))?;
-        Ok(Self {
-            final_path: path.to_path_buf(),
-            tmp_path,
-            out: Some(BufWriter::new(f)),
-        })
-    }
-
-    fn writer(&mut self) -> Option<&mut BufWriter<File>> {
-        self.out.as_mut()
-    }
-
-    fn commit(mut self) -> std::io::Result<()> {
-        if let Some(mut w) = self.out.take() {
-            w.flush()?;
-            w.get_ref().sync_all()?;
-        }
-        std::fs::rename(&self.tmp_path, &self.final_path)
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if self.out.is_some() {
-            let _ = std::fs::remove_file(&self.tmp_path);
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    frame: u64,
-    pts_ms: f64,
-    detections: &'a [Detection],
-}
-
 struct AnnotateSink {
-    writer: Option<VideoWriter>,
-    jsonl: Option<PartialFile>,
+    outputs: FileOutputs,
     progress: ProgressBar,
-    failed: bool,
 }
 
 impl FrameSink for AnnotateSink {
     fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
-        if r.processed {
-            if let Some(w) = self.jsonl.as_mut().and_then(PartialFile::writer) {
-                let line = JsonLine {
-                    frame: r.frame.index.0,
-                    pts_ms: r.frame.pts.0,
-                    detections: &r.objects,
-                };
-                serde_json::to_writer(&mut *w, &line).map_err(|e| e.to_string())?;
-                w.write_all(b"\n")
-                    .map_err(|e| format!("writing JSON lines: {e}"))?;
-            }
-        }
-        if let Some(writer) = self.writer.as_mut() {
-            let mut img: ImageBgr = (*r.frame.image).clone();
-            draw_detections(&mut img, &r.objects);
-            writer.write(&img).map_err(|e| e.to_string())?;
-        }
+        self.outputs.write(&r)?;
         self.progress.inc(1);
         Ok(())
     }
 
     fn finish(&mut self, summary: &StreamSummary) -> Result<(), String> {
-        // On error the partial outputs are dropped (deleted); on success or an
-        // interruption they are closed properly and moved into place.
-        self.failed = summary.error.is_some();
-        if self.failed {
-            self.writer.take();
-            self.jsonl.take();
-            return Ok(());
-        }
-        if let Some(w) = self.writer.take() {
-            w.finish().map_err(|e| e.to_string())?;
-        }
-        if let Some(j) = self.jsonl.take() {
-            j.commit().map_err(|e| format!("writing JSON lines: {e}"))?;
-        }
-        Ok(())
+        // On error the partial outputs are deleted; on success or an
+        // interruption (Ctrl-C) they are closed properly and moved into place.
+        self.outputs.finish(summary.error.is_none())
     }
 }
