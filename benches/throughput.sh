@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Side-by-side throughput of, in one run, alternating rounds:
 #   bare     — session calls alone on pre-letterboxed frames (bare-inference)
-#   vigil    — `vigil annotate --every 1 --no-track` (decode, preprocess, batched
-#              inference, NMS, drawing, H.264 encoding: the whole pipeline)
+#   vigil    — `vigil annotate --every 1 --no-track --jsonl` (decode, preprocess,
+#              batched inference, NMS, JSON lines: the same work as the reference;
+#              timed as a whole command, model loading included)
+#   vigil+mp4 — the same plus drawing and H.264-encoding every frame
 #   python   — benches/reference.py bench (onnxruntime + OpenCV + numpy, sequential)
 # all at the same batch size and ONNX Runtime thread count, on the first
 # FRAMES frames of the sample clip. Prints fps per round and the ratios
@@ -24,15 +26,21 @@ results=$work/results.txt
 for r in $(seq 1 "$rounds"); do
   b=$(./target/release/bare-inference "$clip" --batch "$batch" --frames "$frames" --threads "$threads" 2>/dev/null)
   echo "bare $(echo "$b" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["fps"])')" >> "$results"
-  start=$(date +%s.%N)
   cfg=$work/vigil.toml
   printf '[model]\nintra_threads = %s\ndevice = "cpu"\n' "$threads" > "$cfg"
-  RUST_LOG=warn ./target/release/vigil --config "$cfg" annotate "$clip" -o "$work/out.mp4" --every 1 --no-track --batch "$batch" 2>/dev/null
+  # JSON lines only: the same work as the Python reference (no video encoding).
+  start=$(date +%s.%N)
+  RUST_LOG=warn ./target/release/vigil --config "$cfg" annotate "$clip" --jsonl "$work/out.jsonl" --every 1 --no-track --batch "$batch" 2>/dev/null
   end=$(date +%s.%N)
   echo "vigil $("$py" -c "print($frames / ($end - $start))")" >> "$results"
+  # Plus drawing and H.264 encoding of every frame.
+  start=$(date +%s.%N)
+  RUST_LOG=warn ./target/release/vigil --config "$cfg" annotate "$clip" -o "$work/out.mp4" --every 1 --no-track --batch "$batch" 2>/dev/null
+  end=$(date +%s.%N)
+  echo "vigil+mp4 $("$py" -c "print($frames / ($end - $start))")" >> "$results"
   p=$("$py" benches/reference.py bench models/yolov12n-dyn.onnx "$clip" --frames "$frames" --batch "$batch" --threads "$threads")
   echo "python $(echo "$p" | "$py" -c 'import json,sys; print(json.load(sys.stdin)["fps"])')" >> "$results"
-  echo "round $r: $(tail -3 "$results" | tr '\n' ' ')" >&2
+  echo "round $r: $(tail -4 "$results" | tr '\n' ' ')" >&2
 done
 "$py" - "$results" "$frames" "$batch" "$threads" <<'PY'
 import statistics, sys
@@ -42,8 +50,9 @@ for k, v in rows:
     by.setdefault(k, []).append(float(v))
 m = {k: statistics.median(v) for k, v in by.items()}
 print(f"frames={sys.argv[2]} batch={sys.argv[3]} threads={sys.argv[4] or 'all'} rounds={len(by['vigil'])}")
-for k in ("bare", "vigil", "python"):
-    print(f"  {k:7s} median {m[k]:.2f} fps  ({', '.join(f'{x:.2f}' for x in by[k])})")
+for k in ("bare", "vigil", "vigil+mp4", "python"):
+    print(f"  {k:9s} median {m[k]:.2f} fps  ({', '.join(f'{x:.2f}' for x in by[k])})")
 print(f"  vigil / bare   = {m['vigil'] / m['bare']:.3f}")
 print(f"  vigil / python = {m['vigil'] / m['python']:.3f}")
+print(f"  vigil+mp4 / bare = {m['vigil+mp4'] / m['bare']:.3f}")
 PY

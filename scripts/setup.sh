@@ -19,7 +19,7 @@ declare -A PHOTO_SHA256=(
   [horses]=c8f0a677a1356569e2ce71d2fa88c1030c0ae57ecf5e14170e02d9a86a20dcb4
   [person]=cdcbab947e46110fc2b77784ac54ddbbab2640f1e44cb5e91fc8984a9793a7d1
 )
-APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg unzip pkg-config
+APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg unzip pkg-config time
   # a real RTSP server for the RTSP tests (GStreamer, run with Debian's python3)
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)

@@ -31,6 +31,7 @@ impl DetectorOptions {
             session: SessionOptions {
                 device: cfg.device,
                 intra_threads: cfg.intra_threads,
+                intra_spinning: cfg.intra_spinning,
                 ort_library: cfg.ort_library.clone(),
             },
             imgsz: cfg.imgsz,
@@ -182,37 +183,47 @@ impl Detector {
             );
             self.logged_fixed_batch = true;
         }
-        let mut input = Vec::new();
+        let mut stacked = Vec::new();
         for group in frames.chunks(chunk) {
-            input.clear();
-            for f in group {
-                if f.tensor.len() != per {
-                    return Err(DetectError::Inference(format!(
-                        "prepared frame has {} values, model needs {per}",
-                        f.tensor.len()
-                    )));
+            if let Some(f) = group.iter().find(|f| f.tensor.len() != per) {
+                return Err(DetectError::Inference(format!(
+                    "prepared frame has {} values, model needs {per}",
+                    f.tensor.len()
+                )));
+            }
+            // A lone frame goes in as it is; a batch is stacked, and a fixed
+            // batch larger than what we have is padded with blank frames.
+            let input: &[f32] = if group.len() == 1 && chunk == 1 {
+                &group[0].tensor
+            } else {
+                stacked.clear();
+                for f in group {
+                    stacked.extend_from_slice(&f.tensor);
                 }
-                input.extend_from_slice(&f.tensor);
-            }
-            // A fixed batch larger than what we have is padded with blank frames.
-            input.resize(chunk * per, 0.0);
+                stacked.resize(chunk * per, 0.0);
+                &stacked
+            };
             let t0 = Instant::now();
-            let (shape, out) = self.run_raw(&input, chunk)?;
-            let t1 = Instant::now();
+            let (decode_params, info) = (&self.decode, &self.info);
+            let labels = &info.labels;
+            let mut t1 = t0;
+            with_output(&mut self.session, info, input, chunk, |shape, out| {
+                t1 = Instant::now();
+                let (nc, anchors) = (shape[1] - 4, shape[2]);
+                let stride = (4 + nc) * anchors;
+                for (i, f) in group.iter().enumerate() {
+                    let one = &out[i * stride..(i + 1) * stride];
+                    results.push(decode(
+                        one,
+                        nc,
+                        anchors,
+                        &f.letterbox,
+                        decode_params,
+                        labels,
+                    ));
+                }
+            })?;
             timing.inference += t1 - t0;
-            let (nc, anchors) = (shape[1] - 4, shape[2]);
-            let stride = (4 + nc) * anchors;
-            for (i, f) in group.iter().enumerate() {
-                let one = &out[i * stride..(i + 1) * stride];
-                results.push(decode(
-                    one,
-                    nc,
-                    anchors,
-                    &f.letterbox,
-                    &self.decode,
-                    &self.info.labels,
-                ));
-            }
             timing.postprocess += t1.elapsed();
         }
         Ok((results, timing))
@@ -225,28 +236,11 @@ impl Detector {
         input: &[f32],
         n: usize,
     ) -> Result<([usize; 3], Vec<f32>), DetectError> {
-        let shape = [n as i64, 3, self.info.height as i64, self.info.width as i64];
-        let tensor = TensorRef::from_array_view((shape, input))
-            .map_err(|e| DetectError::Inference(e.message().to_string()))?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.info.input_name.as_str() => tensor])
-            .map_err(|e| DetectError::Inference(e.message().to_string()))?;
-        let (oshape, data) = outputs[0]
-            .try_extract_tensor::<f32>()
-            .map_err(|e| DetectError::Inference(e.message().to_string()))?;
-        if oshape.len() != 3
-            || oshape[0] != n as i64
-            || oshape[1] != 4 + self.info.num_classes as i64
-        {
-            return Err(DetectError::Inference(format!(
-                "model output shape {:?} is not [{n}, {}, anchors]",
-                &oshape[..],
-                4 + self.info.num_classes
-            )));
-        }
-        let s = [oshape[0] as usize, oshape[1] as usize, oshape[2] as usize];
-        Ok((s, data.to_vec()))
+        let mut result = None;
+        with_output(&mut self.session, &self.info, input, n, |shape, data| {
+            result = Some((shape, data.to_vec()))
+        })?;
+        result.ok_or_else(|| DetectError::Inference("no output".into()))
     }
 
     /// Runs one blank batch so the first real frame does not pay for lazy
@@ -256,6 +250,38 @@ impl Detector {
         let per = 3 * self.info.width as usize * self.info.height as usize;
         self.run_raw(&vec![114.0 / 255.0; n * per], n).map(|_| ())
     }
+}
+
+/// Runs the session and lends the validated output to `f` without
+/// copying it (the output of a batch of 4 is 11 MB).
+fn with_output(
+    session: &mut Session,
+    info: &ModelInfo,
+    input: &[f32],
+    n: usize,
+    f: impl FnOnce([usize; 3], &[f32]),
+) -> Result<(), DetectError> {
+    let shape = [n as i64, 3, info.height as i64, info.width as i64];
+    let tensor = TensorRef::from_array_view((shape, input))
+        .map_err(|e| DetectError::Inference(e.message().to_string()))?;
+    let outputs = session
+        .run(ort::inputs![info.input_name.as_str() => tensor])
+        .map_err(|e| DetectError::Inference(e.message().to_string()))?;
+    let (oshape, data) = outputs[0]
+        .try_extract_tensor::<f32>()
+        .map_err(|e| DetectError::Inference(e.message().to_string()))?;
+    if oshape.len() != 3 || oshape[0] != n as i64 || oshape[1] != 4 + info.num_classes as i64 {
+        return Err(DetectError::Inference(format!(
+            "model output shape {:?} is not [{n}, {}, anchors]",
+            &oshape[..],
+            4 + info.num_classes
+        )));
+    }
+    f(
+        [oshape[0] as usize, oshape[1] as usize, oshape[2] as usize],
+        data,
+    );
+    Ok(())
 }
 
 fn validate(

@@ -74,12 +74,25 @@ pub fn environment(configured: Option<&Path>) -> Result<&'static Environment, De
 }
 
 /// Options for [`create_session`]; a struct rather than positional flags.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     pub device: Device,
     /// 0 = all cores.
     pub intra_threads: usize,
+    /// See `model.intra_spinning`.
+    pub intra_spinning: bool,
     pub ort_library: Option<PathBuf>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::default(),
+            intra_threads: 0,
+            intra_spinning: true,
+            ort_library: None,
+        }
+    }
 }
 
 /// What a session actually runs on, after `auto` has been resolved.
@@ -146,9 +159,7 @@ fn build(
         .map_err(ort_err("optimisation level"))?
         .with_intra_threads(threads)
         .map_err(ort_err("intra-op threads"))?
-        // Spinning intra-op threads burn the cores that decoding,
-        // preprocessing and encoding need while the pipeline overlaps them.
-        .with_intra_op_spinning(false)
+        .with_intra_op_spinning(opts.intra_spinning)
         .map_err(ort_err("intra-op spinning"))?;
     if cuda {
         use ort::ep::ExecutionProvider;

@@ -144,6 +144,7 @@ pub fn prepare(
     let session_opts = SessionOptions {
         device: Device::Cpu,
         intra_threads: 0,
+        intra_spinning: true,
         ort_library: opts.ort_library.clone(),
     };
     let mut reference = Runner::new(&original, &what, &session_opts)?;

@@ -18,6 +18,7 @@ fn session(bytes: &[u8]) -> Session {
     let opts = SessionOptions {
         device: Device::Cpu,
         intra_threads: 0,
+        intra_spinning: true,
         ort_library: None,
     };
     create_session(bytes, &opts).unwrap().0

@@ -42,9 +42,12 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
+        // Letterboxing takes well under a millisecond a frame; one thread per
+        // four cores keeps up with any detector without stealing cores from it.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             batch: BatchConfig::default(),
-            preprocess_threads: 2,
+            preprocess_threads: (cores / 4).max(1),
         }
     }
 }

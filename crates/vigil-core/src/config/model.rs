@@ -59,6 +59,11 @@ pub struct ModelConfig {
     pub max_det: usize,
     /// Threads ONNX Runtime uses inside one operator; 0 = all cores.
     pub intra_threads: usize,
+    /// Let ONNX Runtime's idle intra-op threads spin instead of sleeping
+    /// (its own default). Fastest on a machine vigil has to itself; set false
+    /// when other busy processes share the cores, where spinning threads can
+    /// slow everything down several times over.
+    pub intra_spinning: bool,
     /// Path to `libonnxruntime.so`; when unset, `ORT_DYLIB_PATH` and then the
     /// setup's `third_party/onnxruntime/` are tried.
     pub ort_library: Option<PathBuf>,
@@ -77,6 +82,7 @@ impl Default for ModelConfig {
             classes: Vec::new(),
             max_det: 300,
             intra_threads: 0,
+            intra_spinning: true,
             ort_library: None,
             labels: None,
         }
