@@ -66,6 +66,12 @@ pub(crate) struct StreamCtx {
     skipper: Mutex<FrameSkipper>,
     next_seq: AtomicU64,
     ended: AtomicBool,
+    /// Frames taken from the ring whose sink has not consumed them yet.
+    /// Capped so a slow sink (e.g. the video encoder) backs up into the ring
+    /// — where the overflow policy applies — instead of piling up frames in
+    /// memory between the scheduler and the sink.
+    pub in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: usize,
     pub post_tx: Sender<PostMsg>,
     pub stats: Arc<StreamStats>,
 }
@@ -243,6 +249,8 @@ impl Engine {
             skipper: Mutex::new(FrameSkipper::new(opts.skip)),
             next_seq: AtomicU64::new(0),
             ended: AtomicBool::new(false),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            max_in_flight: opts.max_in_flight.max(1),
             post_tx,
             stats: Arc::clone(&stats),
         });
@@ -303,6 +311,11 @@ fn schedule(shared: &Shared, wake_rx: &Receiver<()>, pre_tx: &Sender<PreJob>) {
         let mut progressed = false;
         for _ in 0..order.len() {
             let Some(ctx) = order.pop_front() else { break };
+            if ctx.in_flight.load(Ordering::SeqCst) >= ctx.max_in_flight {
+                // Its sink is behind: leave the frames in the ring for now.
+                order.push_back(ctx);
+                continue;
+            }
             let item = if ctx.live {
                 ctx.ring.pop_latest()
             } else {
@@ -341,6 +354,7 @@ fn schedule(shared: &Shared, wake_rx: &Receiver<()>, pre_tx: &Sender<PreJob>) {
 
 fn dispatch(ctx: &Arc<StreamCtx>, decoded: Decoded, pre_tx: &Sender<PreJob>) {
     let seq = ctx.next_seq.fetch_add(1, Ordering::SeqCst);
+    ctx.in_flight.fetch_add(1, Ordering::SeqCst);
     let take = lock(&ctx.skipper).select(decoded.frame.pts);
     if take {
         let job = PreJob {

@@ -24,6 +24,9 @@ pub struct StreamOptions {
     pub skip: SkipPolicy,
     /// Ring buffer size in frames.
     pub ring_capacity: usize,
+    /// Most frames of this stream between the ring and its sink (waiting
+    /// for inference, or for an earlier frame so order can be kept).
+    pub max_in_flight: usize,
 }
 
 impl StreamOptions {
@@ -32,6 +35,7 @@ impl StreamOptions {
             id: StreamId(id.into()),
             skip: SkipPolicy::Every(1),
             ring_capacity: 8,
+            max_in_flight: 32,
         }
     }
 }
@@ -123,17 +127,17 @@ pub(crate) fn spawn(
     let decoder = {
         let ctx = Arc::clone(&ctx);
         let stop = Arc::clone(&stop);
+        let wake_tx = wake_tx.clone();
         std::thread::Builder::new()
             .name(format!("vigil-decode-{}", ctx.id))
             .spawn(move || decode_loop(&ctx, source, &stop, &wake_tx))
     };
     let post = {
         let stop = Arc::clone(&stop);
-        let stats = Arc::clone(&stats);
-        let id = ctx.id.clone();
+        let ctx2 = Arc::clone(&ctx);
         std::thread::Builder::new()
-            .name(format!("vigil-post-{id}"))
-            .spawn(move || post_loop(&id, &post_rx, sink, tracker, &stats, &stop))
+            .name(format!("vigil-post-{}", ctx.id))
+            .spawn(move || post_loop(&ctx2, &post_rx, sink, tracker, &stop, &wake_tx))
     };
     let (decoder, post) = match (decoder, post) {
         (Ok(d), Ok(p)) => (Some(d), Some(p)),
@@ -198,13 +202,14 @@ fn decode_loop(
 
 /// Restores source order and applies tracking before handing frames to the sink.
 fn post_loop(
-    id: &StreamId,
+    ctx: &StreamCtx,
     rx: &Receiver<PostMsg>,
     mut sink: Box<dyn FrameSink>,
     mut tracker: Option<Box<dyn TrackStage>>,
-    stats: &StreamStats,
     stop: &AtomicBool,
+    wake_tx: &Sender<()>,
 ) -> StreamSummary {
+    let (id, stats) = (&ctx.id, &*ctx.stats);
     let mut pending: BTreeMap<u64, PostMsg> = BTreeMap::new();
     let mut next = 0u64;
     let mut total: Option<u64> = None;
@@ -222,6 +227,9 @@ fn post_loop(
         }
         while let Some(msg) = pending.remove(&next) {
             next += 1;
+            // This frame leaves the pipeline with this iteration; let the
+            // scheduler take another one from the ring.
+            let _release = InFlight(ctx, wake_tx);
             let result = match state.handle(msg, tracker.as_deref_mut()) {
                 Ok(r) => r,
                 Err(e) => {
@@ -246,6 +254,17 @@ fn post_loop(
         stats.set_error(e);
     }
     stats.summary(stop.load(Ordering::SeqCst))
+}
+
+/// Releases one in-flight slot of a stream when dropped, however the frame's
+/// handling ends.
+struct InFlight<'a>(&'a StreamCtx, &'a Sender<()>);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let _ = self.1.try_send(());
+    }
 }
 
 /// What the post thread remembers between frames.

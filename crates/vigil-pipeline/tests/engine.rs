@@ -316,3 +316,48 @@ fn still_images_ride_the_shared_batcher_with_identical_results() {
         assert!(a.bbox.iou(&b.bbox) > 0.999);
     }
 }
+
+/// A sink slower than the decoder (e.g. a video encoder) must hold the decoder
+/// back through the ring instead of letting frames pile up in memory.
+#[test]
+fn a_slow_sink_bounds_the_frames_in_flight() {
+    #[derive(Clone, Default)]
+    struct Slow(Arc<Mutex<u64>>);
+    impl FrameSink for Slow {
+        fn on_frame(&mut self, _r: FrameResult) -> Result<(), String> {
+            std::thread::sleep(Duration::from_millis(5));
+            *self.0.lock().expect("lock") += 1;
+            Ok(())
+        }
+        fn finish(&mut self, _s: &StreamSummary) -> Result<(), String> {
+            Ok(())
+        }
+    }
+    let e = engine(4, 10);
+    let sink = Slow::default();
+    let mut opts = StreamOptions::new("slow-sink");
+    opts.skip = SkipPolicy::Every(10);
+    opts.ring_capacity = 4;
+    opts.max_in_flight = 16;
+    let h = e.add_stream(synthetic(300, None), Box::new(sink.clone()), None, opts);
+    let stats = Arc::clone(h.stats());
+    let mut worst = 0u64;
+    for _ in 0..2000 {
+        if h.is_finished() {
+            break;
+        }
+        let decoded = stats.decoded.load(std::sync::atomic::Ordering::SeqCst);
+        let done = *sink.0.lock().expect("lock");
+        worst = worst.max(decoded.saturating_sub(done));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = h.join();
+    e.shutdown();
+    assert_eq!(s.decoded, 300);
+    assert_eq!(*sink.0.lock().expect("lock"), 300);
+    // ring (4) + in flight (16) + the frame the decoder holds + sampling slack.
+    assert!(
+        worst <= 4 + 16 + 2,
+        "up to {worst} frames between decoder and sink"
+    );
+}
