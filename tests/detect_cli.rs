@@ -238,3 +238,24 @@ fn bad_flag_values_name_the_flag() {
     assert!(!out.status.success());
     assert!(stderr.contains("tpu"), "{stderr}");
 }
+
+#[test]
+fn config_check_names_bad_keys_including_zones() {
+    let (out, _, stderr) = run(&["config", "check", "configs/vigil.toml"]);
+    assert!(out.status.success(), "{stderr}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[streams]]\nid = \"door\"\nurl = \"x.mp4\"\n\
+         zones = [{ name = \"z\", points = [[0, 0], [1, 0], [1, 1]], bogus = 1 }]\n",
+    )
+    .expect("write");
+    let (out, _, stderr) = run(&["config", "check", bad.to_str().expect("utf8")]);
+    assert_clean_error(&out, &stderr, "streams[door].zones[0]");
+    assert!(stderr.contains("bogus"), "{stderr}");
+    std::fs::write(&bad, "[model]\nconf = 2.0\n[batch]\nmax_size = 0\n").expect("write");
+    let (out, _, stderr) = run(&["config", "check", bad.to_str().expect("utf8")]);
+    assert_clean_error(&out, &stderr, "model.conf");
+    assert!(stderr.contains("batch.max_size"), "{stderr}");
+}

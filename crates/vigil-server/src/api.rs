@@ -670,19 +670,28 @@ async fn snapshot(
         .into_response())
 }
 
-/// Recent events, newest first. Always `[]` in this build: event detection
-/// and the webhook outbox arrive with the events feature.
+/// Recent events, newest first, each with its delivery status
+/// (`pending` until every matching webhook has it, `dead` after
+/// `max_attempts`) and per-webhook attempts.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
-    responses((status = 200, description = "array of events (empty in this build)")),
+    responses((status = 200, description = "array of events with delivery status"),
+        (status = 400, description = "bad status filter", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn events(Query(q): Query<EventsQuery>) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
-    if let Some(s) = q.status.as_deref() {
-        if !matches!(s, "pending" | "delivered" | "dead") {
-            return Err(ApiError::BadRequest(format!(
-                "status must be pending, delivered or dead, got {s:?}"
-            )));
-        }
-    }
-    let _ = q.limit;
-    Ok(Json(Vec::new()))
+async fn events(
+    State(st): State<SharedState>,
+    Query(q): Query<EventsQuery>,
+) -> Result<Json<Vec<vigil_events::EventRecord>>, ApiError> {
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<vigil_events::Status>)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let limit = q.limit.unwrap_or(100) as usize;
+    let outbox = st.outbox.clone();
+    let records = tokio::task::spawn_blocking(move || outbox.recent(limit, status))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(Json(records))
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use vigil_core::config::{Config, QueueBackend};
 use vigil_detect::{Detector, DetectorOptions};
+use vigil_events::{Outbox, OutboxConfig, PromMetrics, WebhookTarget};
 use vigil_pipeline::{Engine, EngineConfig};
 
 pub use api::ApiDoc;
@@ -49,23 +50,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
             "queue.backend = \"nats\" is not implemented in this build; use \"local\"".into(),
         );
     }
-    if !cfg.webhooks.is_empty() {
-        tracing::warn!(
-            webhooks = cfg.webhooks.len(),
-            "webhooks are configured but event delivery is not implemented in this build"
-        );
-    }
-    if cfg
-        .streams
-        .iter()
-        .any(|s| !s.zones.is_empty() || !s.lines.is_empty())
-    {
-        tracing::warn!("stream zones/lines are accepted but not acted on in this build");
-    }
+    check_config(&cfg)?;
     let storage = cfg.storage.dir.clone();
     std::fs::create_dir_all(&storage)
         .map_err(|e| format!("storage.dir {}: {e}", storage.display()))?;
     let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
+    let outbox = open_outbox(&cfg, &metrics)?;
+    // Every event is in SQLite before a delivery is attempted; undelivered
+    // ones from before a crash are picked up here.
+    let delivery = outbox.start_delivery();
     let jobs = Jobs::open(
         &storage,
         cfg.jobs.clone(),
@@ -82,6 +75,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         cfg,
         metrics,
         jobs,
+        outbox,
         ready: OnceLock::new(),
         workers: Mutex::new(Vec::new()),
     });
@@ -125,8 +119,45 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     ticker.abort();
     let st = Arc::clone(&state);
     let _ = tokio::task::spawn_blocking(move || stop_components(&st)).await;
+    // What is not delivered yet stays in the outbox for the next start.
+    let _ = tokio::time::timeout(HTTP_DRAIN, delivery.shutdown()).await;
     tracing::info!("stopped");
     result
+}
+
+/// Checks what `vigil-core` cannot: each stream's zones and lines (their
+/// types live in `vigil-events`). Used by `vigil config check` and at start.
+pub fn check_config(cfg: &Config) -> Result<(), String> {
+    for s in &cfg.streams {
+        streams::event_generator(s)?;
+    }
+    Ok(())
+}
+
+/// The event outbox under `storage.dir`, with the configured webhooks.
+fn open_outbox(cfg: &Config, metrics: &Metrics) -> Result<Outbox, String> {
+    let targets = cfg
+        .webhooks
+        .iter()
+        .map(|w| WebhookTarget {
+            secret: w.secret.clone(),
+            events: w.events.clone(),
+            ..WebhookTarget::new(w.url.clone())
+        })
+        .collect();
+    let path = cfg.storage.dir.join("events.sqlite3");
+    Outbox::open(
+        &path,
+        targets,
+        OutboxConfig {
+            metrics: Some(PromMetrics {
+                deliveries_total: metrics.webhook_deliveries_total.clone(),
+                outbox_pending: metrics.outbox_pending.clone(),
+            }),
+            ..OutboxConfig::default()
+        },
+    )
+    .map_err(|e| format!("event outbox {}: {e}", path.display()))
 }
 
 /// Loads and warms the model, starts the engine, the configured streams and
@@ -150,6 +181,7 @@ fn load(st: &AppState) -> Result<(), String> {
         Arc::clone(&engine),
         st.cfg.tracker.clone(),
         Arc::clone(&st.metrics),
+        st.outbox.clone(),
     ));
     for s in &st.cfg.streams {
         if let Err(e) = streams.add(s.clone(), false) {

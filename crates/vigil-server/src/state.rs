@@ -23,6 +23,8 @@ pub struct AppState {
     pub cfg: Config,
     pub metrics: Arc<Metrics>,
     pub jobs: Arc<Jobs>,
+    /// Durable event store and webhook delivery state (`/v1/events`).
+    pub outbox: vigil_events::Outbox,
     pub ready: OnceLock<Ready>,
     pub workers: Mutex<Vec<JoinHandle<()>>>,
 }

@@ -41,10 +41,11 @@ pub struct StreamConfig {
     pub reconnect_max_s: f64,
     /// RTSP transport: `tcp` or `udp`.
     pub transport: StreamTransport,
-    /// Zones for zone events. Accepted (as opaque tables) so configs written
-    /// for the events feature load, but not acted on yet.
+    /// Zones for zone events. Kept as tables here because their types live
+    /// in `vigil-events` (which depends on this crate); `vigil config check`
+    /// and the daemon validate them there, naming the key.
     pub zones: Vec<toml::Table>,
-    /// Counting lines for line events; accepted, not acted on yet.
+    /// Counting lines for line events (validated like `zones`).
     pub lines: Vec<toml::Table>,
 }
 

@@ -17,6 +17,8 @@ use vigil_core::{Detection, ImageBgr};
 use vigil_pipeline::{Engine, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
 use vigil_video::mask_url;
 
+use vigil_events::{lines_from_tables, zones_from_tables, EventGenerator, Outbox};
+
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use sink::{Latest, StreamSink};
@@ -81,15 +83,22 @@ pub struct Streams {
     engine: Arc<Engine>,
     tracker: TrackerConfig,
     metrics: Arc<Metrics>,
+    outbox: Outbox,
     entries: Mutex<BTreeMap<String, Entry>>,
 }
 
 impl Streams {
-    pub fn new(engine: Arc<Engine>, tracker: TrackerConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        engine: Arc<Engine>,
+        tracker: TrackerConfig,
+        metrics: Arc<Metrics>,
+        outbox: Outbox,
+    ) -> Self {
         Self {
             engine,
             tracker,
             metrics,
+            outbox,
             entries: Mutex::new(BTreeMap::new()),
         }
     }
@@ -107,6 +116,7 @@ impl Streams {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             return Err(ApiError::BadRequest(list.join("; ")));
         }
+        let generator = event_generator(&cfg).map_err(ApiError::BadRequest)?;
         if self.entries().contains_key(&cfg.id) {
             return Err(ApiError::Conflict(format!(
                 "stream {:?} already exists",
@@ -141,6 +151,8 @@ impl Streams {
             Arc::clone(&self.metrics),
             Arc::clone(&status),
             Arc::clone(&latest),
+            generator,
+            self.outbox.clone(),
         );
         let mut opts = StreamOptions::new(cfg.id.clone());
         opts.ring_capacity = cfg.ring_capacity;
@@ -361,4 +373,24 @@ fn view(e: &Entry) -> StreamView {
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
+}
+
+/// The stream's zones and lines, checked, as an event generator; errors name
+/// the key (`streams[door].zones[0].points: …`).
+pub fn event_generator(cfg: &StreamConfig) -> Result<EventGenerator, String> {
+    let key = format!("streams[{}]", cfg.id);
+    let join = |v: Vec<vigil_core::config::InvalidValue>| {
+        v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    };
+    let zones = zones_from_tables(&key, &cfg.zones).map_err(join)?;
+    let lines = lines_from_tables(&key, &cfg.lines).map_err(join)?;
+    let problems = vigil_events::validate_all(&key, &zones, &lines);
+    if !problems.is_empty() {
+        return Err(join(problems));
+    }
+    Ok(EventGenerator::new(
+        vigil_core::StreamId(cfg.id.clone()),
+        zones,
+        lines,
+    ))
 }

@@ -16,7 +16,9 @@ pub enum ConfigCommand {
 pub fn run(cmd: &ConfigCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         ConfigCommand::Check { file } => {
-            Config::load(file)?;
+            let cfg = Config::load(file)?;
+            vigil_server::check_config(&cfg)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             eprintln!("{}: ok", file.display());
             Ok(ExitCode::SUCCESS)
         }
