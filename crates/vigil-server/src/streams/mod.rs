@@ -380,7 +380,10 @@ fn round2(v: f64) -> f64 {
 pub fn event_generator(cfg: &StreamConfig) -> Result<EventGenerator, String> {
     let key = format!("streams[{}]", cfg.id);
     let join = |v: Vec<vigil_core::config::InvalidValue>| {
-        v.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     let zones = zones_from_tables(&key, &cfg.zones).map_err(join)?;
     let lines = lines_from_tables(&key, &cfg.lines).map_err(join)?;
