@@ -161,10 +161,11 @@ impl Engine {
             wake_tx,
             shutdown: AtomicBool::new(false),
         });
-        // Two batches' worth in flight per hop keeps the detector fed without
-        // letting latency grow.
-        let (pre_tx, pre_rx) = bounded::<PreJob>(max * 2);
-        let (infer_tx, infer_rx) = bounded::<InferJob>(max * 2);
+        // One batch's worth per hop keeps the detector fed (the next batch is
+        // being letterboxed while this one runs) without queueing frames that
+        // go stale: every extra slot is one more frame of camera latency.
+        let (pre_tx, pre_rx) = bounded::<PreJob>(max);
+        let (infer_tx, infer_rx) = bounded::<InferJob>(max);
         let mut threads = Vec::new();
 
         let sched_shared = Arc::clone(&shared);
