@@ -831,3 +831,128 @@ fn events_survive_a_receiver_outage_and_a_kill_9() {
     );
     assert_eq!(d.get("/v1/events?status=bogus").status, 400);
 }
+
+/// `mosquitto` (Debian package `mosquitto`; `mosquitto_sub` is in
+/// `mosquitto-clients`) on a free 127.0.0.1 port.
+fn mqtt_broker(dir: &Path, port: u16) -> ChildGuard {
+    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .unwrap_or("mosquitto");
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .expect("write mosquitto.conf");
+    let child = Command::new(exe)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mosquitto (apt-get install mosquitto)");
+    let guard = ChildGuard(Some(child));
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "mosquitto did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    guard
+}
+
+/// Event snapshots and MQTT end to end: each event of a busy stream carries a
+/// `snapshot_url` serving the annotated frame as JPEG (behind the token; an
+/// unknown id is 404), and the same events are published to a real
+/// `mosquitto` on `vigil/<stream>/<type>` as JSON.
+#[test]
+fn events_carry_snapshots_and_are_published_over_mqtt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mqtt_port = free_port();
+    let _broker = mqtt_broker(tmp.path(), mqtt_port);
+    let sub_out = tmp.path().join("mqtt.txt");
+    let sub = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &mqtt_port.to_string()])
+        .args(["-t", "vigil/#", "-v", "-q", "1", "-C", "3", "-W", "240"])
+        .stdout(std::fs::File::create(&sub_out).expect("mqtt.txt"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run mosquitto_sub (apt-get install mosquitto-clients)");
+    let mut sub = ChildGuard(Some(sub));
+    let rest = format!(
+        "[[streams]]\nid = \"plaza\"\nurl = \"{}\"\nloop = true\n\
+         lines = [{{ name = \"mid\", a = [0.0, 0.5], b = [1.0, 0.5], units = \"norm\" }}]\n\n\
+         [events]\nsnapshots = true\nsnapshot_retention_hours = 1\n\n\
+         [[mqtt]]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\nclient_id = \"vigil-test\"\n",
+        support::data("video/vtest.avi").display()
+    );
+    let mut d = Daemon::start(tmp.path(), "token = \"tok\"", &rest);
+    d.wait_ready();
+    let auth = [("Authorization", "Bearer tok")];
+    let start = Instant::now();
+    let event = loop {
+        let r = d.req("GET", "/v1/events?limit=10", &auth, b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        if let Some(e) = r.json().as_array().and_then(|a| a.first().cloned()) {
+            break e;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no events within 120 s\nlog:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let id = event["id"].as_str().unwrap();
+    let url = event["snapshot_url"].as_str().expect("snapshot_url");
+    assert_eq!(url, format!("/v1/events/{id}/snapshot.jpg"));
+    let jpeg = d.req("GET", url, &auth, b"");
+    assert_eq!(jpeg.status, 200, "{}", jpeg.text());
+    assert_eq!(jpeg.header("content-type"), Some("image/jpeg"));
+    assert_eq!(&jpeg.body[..2], b"\xff\xd8");
+    assert_eq!(d.get(url).status, 401);
+    let unknown = d.req(
+        "GET",
+        "/v1/events/00000000-0000-4000-8000-000000000000/snapshot.jpg",
+        &auth,
+        b"",
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.text());
+    assert_eq!(
+        d.req("GET", "/v1/events/..%2Fx/snapshot.jpg", &auth, b"")
+            .status,
+        404
+    );
+    let doc = d.get("/openapi.json").json();
+    assert!(doc["paths"]["/v1/events/{id}/snapshot.jpg"].is_object());
+
+    // MQTT: `-C 3` makes the subscriber exit after three messages.
+    let start = Instant::now();
+    let child = sub.0.as_mut().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "fewer than 3 MQTT messages: {:?}\nlog:\n{}",
+            std::fs::read_to_string(&sub_out),
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = std::fs::read_to_string(&sub_out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for line in lines {
+        let (topic, body) = line.split_once(' ').expect("topic payload");
+        let e: Value = serde_json::from_str(body).expect("JSON payload");
+        assert_eq!(
+            topic,
+            format!("vigil/plaza/{}", e["type"].as_str().unwrap()),
+            "{line}"
+        );
+        assert_eq!(e["stream"], "plaza");
+        assert!(e["id"].as_str().is_some_and(|s| s.len() == 36), "{line}");
+    }
+}

@@ -53,6 +53,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             zone: None,
             line: Some("gate".into()),
             direction: Some(vigil_events::Direction::In),
+            snapshot_url: None,
         })
         .collect();
     outbox.append(&events)?;

@@ -68,4 +68,8 @@ pub struct Event {
     pub line: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// `/v1/events/<id>/snapshot.jpg`: the annotated frame of the event, kept
+    /// for `events.snapshot_retention_hours` (absent when snapshots are off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_url: Option<String>,
 }

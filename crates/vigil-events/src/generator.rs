@@ -214,6 +214,7 @@ impl EventGenerator {
             zone: None,
             line: None,
             direction: None,
+            snapshot_url: None,
         };
 
         for o in obs {

@@ -129,7 +129,7 @@ pub struct EventsQuery {
     info(title = "vigil", description = "Real-time video object detection daemon (`vigil serve`)."),
     paths(
         healthz, readyz, metrics, openapi, detect, create_job, get_job, job_video, job_detections,
-        list_streams, create_stream, delete_stream, snapshot, events
+        list_streams, create_stream, delete_stream, snapshot, events, event_snapshot
     ),
     components(schemas(
         ErrorBody, Health, Readiness, DetectResponse, DetectionDoc, JobCreated, JobView,
@@ -185,6 +185,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/streams/{id}", delete(delete_stream))
         .route("/v1/streams/{id}/snapshot.jpg", get(snapshot))
         .route("/v1/events", get(events))
+        .route("/v1/events/{id}/snapshot.jpg", get(event_snapshot))
         .layer(timeout)
         .merge(uploads)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
@@ -694,4 +695,31 @@ async fn events(
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
     Ok(Json(records))
+}
+
+/// The annotated frame an event was generated on, as JPEG; kept for
+/// `events.snapshot_retention_hours` (the event's `snapshot_url`).
+#[utoipa::path(get, path = "/v1/events/{id}/snapshot.jpg", tag = "events",
+    params(("id" = String, Path, description = "event id")),
+    responses((status = 200, description = "JPEG", content_type = "image/jpeg"),
+              (status = 404, description = "no snapshot for this event (unknown, expired, or snapshots off)", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn event_snapshot(
+    State(st): State<SharedState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let store = crate::snapshot_store(&st.cfg);
+    let key = id.clone();
+    let jpeg = tokio::task::spawn_blocking(move || store.load(&key, std::time::SystemTime::now()))
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::NotFound(format!("no snapshot for event {id:?}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/jpeg"),
+            (header::CACHE_CONTROL, "private, max-age=3600"),
+        ],
+        jpeg,
+    )
+        .into_response())
 }

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use vigil_core::config::{Config, QueueBackend};
 use vigil_detect::{Detector, DetectorOptions};
-use vigil_events::{Outbox, OutboxConfig, PromMetrics, WebhookTarget};
+use vigil_events::{
+    MqttSink, MqttTarget, Outbox, OutboxConfig, PromMetrics, SnapshotStore, WebhookTarget,
+};
 use vigil_pipeline::{Engine, EngineConfig};
 
 pub use api::ApiDoc;
@@ -27,7 +29,7 @@ pub use metrics::Metrics;
 
 use crate::jobs::Jobs;
 use crate::state::{AppState, Ready, SharedState};
-use crate::streams::Streams;
+use crate::streams::{EventOutputs, Streams};
 
 /// How long in-flight HTTP requests get after a shutdown signal before the
 /// daemon moves on; together with the stream and job drains this keeps
@@ -59,6 +61,21 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     // Every event is in SQLite before a delivery is attempted; undelivered
     // ones from before a crash are picked up here.
     let delivery = outbox.start_delivery();
+    let snapshots = if cfg.events.snapshots {
+        let store = snapshot_store(&cfg);
+        std::fs::create_dir_all(store.dir())
+            .map_err(|e| format!("event snapshots {}: {e}", store.dir().display()))?;
+        Some(store)
+    } else {
+        None
+    };
+    let mqtt = start_mqtt(&cfg);
+    let outputs = EventOutputs {
+        outbox: outbox.clone(),
+        snapshots,
+        snapshot_quality: cfg.events.snapshot_quality,
+        mqtt: mqtt.clone(),
+    };
     let jobs = Jobs::open(
         &storage,
         cfg.jobs.clone(),
@@ -83,7 +100,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
 
     let loader = {
         let st = Arc::clone(&state);
-        tokio::task::spawn_blocking(move || load(&st))
+        tokio::task::spawn_blocking(move || load(&st, outputs))
     };
     let ticker = tokio::spawn(housekeeping(Arc::clone(&state)));
 
@@ -121,6 +138,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     let _ = tokio::task::spawn_blocking(move || stop_components(&st)).await;
     // What is not delivered yet stays in the outbox for the next start.
     let _ = tokio::time::timeout(HTTP_DRAIN, delivery.shutdown()).await;
+    for m in &mqtt {
+        m.shutdown(Duration::from_secs(1)).await;
+    }
     tracing::info!("stopped");
     result
 }
@@ -160,9 +180,38 @@ fn open_outbox(cfg: &Config, metrics: &Metrics) -> Result<Outbox, String> {
     .map_err(|e| format!("event outbox {}: {e}", path.display()))
 }
 
+/// Where event snapshots live (`storage.dir/snapshots`) and for how long;
+/// the API reads them through the same store.
+pub(crate) fn snapshot_store(cfg: &Config) -> SnapshotStore {
+    SnapshotStore::new(
+        cfg.storage.dir.join("snapshots"),
+        Duration::from_secs_f64(cfg.events.snapshot_retention_hours * 3600.0),
+    )
+}
+
+/// One connection per `[[mqtt]]` broker; they connect (and reconnect) in the
+/// background, so an unreachable broker never delays the start.
+fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
+    cfg.mqtt
+        .iter()
+        .map(|m| {
+            tracing::info!(broker = %format!("{}:{}", m.host, m.port), prefix = %m.topic_prefix, "publishing events over MQTT");
+            let mut t = MqttTarget::new(m.host.clone(), m.port);
+            if let Some(id) = &m.client_id {
+                t.client_id.clone_from(id);
+            }
+            t.topic_prefix.clone_from(&m.topic_prefix);
+            t.username.clone_from(&m.username);
+            t.password.clone_from(&m.password);
+            t.events.clone_from(&m.events);
+            MqttSink::start(t)
+        })
+        .collect()
+}
+
 /// Loads and warms the model, starts the engine, the configured streams and
 /// the job workers; then the daemon is ready.
-fn load(st: &AppState) -> Result<(), String> {
+fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
     let mut detector =
         Detector::load(&DetectorOptions::from_config(&st.cfg.model)).map_err(|e| e.to_string())?;
     detector
@@ -181,7 +230,7 @@ fn load(st: &AppState) -> Result<(), String> {
         Arc::clone(&engine),
         st.cfg.tracker.clone(),
         Arc::clone(&st.metrics),
-        st.outbox.clone(),
+        outputs,
     ));
     for s in &st.cfg.streams {
         if let Err(e) = streams.add(s.clone(), false) {
@@ -201,7 +250,7 @@ fn load(st: &AppState) -> Result<(), String> {
 }
 
 /// Once a second: stream rates and frame counters; once a minute: the job
-/// retention sweep.
+/// retention sweep and the expired event snapshots.
 async fn housekeeping(st: SharedState) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -215,6 +264,12 @@ async fn housekeeping(st: SharedState) {
             next_sweep += SWEEP_EVERY;
             let jobs = Arc::clone(&st.jobs);
             let _ = tokio::task::spawn_blocking(move || jobs.sweep()).await;
+            if st.cfg.events.snapshots {
+                let store = snapshot_store(&st.cfg);
+                let _ =
+                    tokio::task::spawn_blocking(move || store.sweep(std::time::SystemTime::now()))
+                        .await;
+            }
         }
     }
 }

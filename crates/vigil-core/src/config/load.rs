@@ -24,7 +24,7 @@ pub enum ConfigError {
 /// Table sections that `VIGIL_<SECTION>_<KEY>` may override. The arrays of
 /// tables (`[[streams]]`, `[[webhooks]]`) have no single key to address.
 const SECTIONS: &[&str] = &[
-    "model", "batch", "tracker", "queue", "server", "storage", "jobs",
+    "model", "batch", "tracker", "queue", "server", "storage", "jobs", "events", "drift", "health",
 ];
 
 impl Config {

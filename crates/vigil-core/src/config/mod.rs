@@ -4,6 +4,9 @@
 //! a silently ignored setting.
 
 mod batch;
+mod drift; // [drift]: model-drift monitoring (vigil-monitor)
+mod events;
+mod health; // [health]: camera-health monitoring (vigil-monitor)
 mod jobs;
 mod load;
 mod model;
@@ -15,6 +18,9 @@ mod tracker;
 mod webhooks;
 
 pub use batch::BatchConfig;
+pub use drift::DriftConfig;
+pub use events::{EventsConfig, MqttConfig};
+pub use health::HealthConfig;
 pub use jobs::JobsConfig;
 pub use load::ConfigError;
 pub use model::{Device, ModelConfig};
@@ -40,6 +46,10 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub streams: Vec<StreamConfig>,
     pub webhooks: Vec<WebhookConfig>,
+    pub events: EventsConfig,
+    pub mqtt: Vec<MqttConfig>,
+    pub drift: DriftConfig,
+    pub health: HealthConfig,
 }
 
 /// A config value that parsed but makes no sense; names the key and the reason.
@@ -84,6 +94,12 @@ impl Config {
         }
         for (i, w) in self.webhooks.iter().enumerate() {
             errs.extend(w.validate(&format!("webhooks[{i}]")));
+        }
+        errs.extend(self.events.validate());
+        errs.extend(self.drift.validate());
+        errs.extend(self.health.validate());
+        for (i, m) in self.mqtt.iter().enumerate() {
+            errs.extend(m.validate(&format!("mqtt[{i}]")));
         }
         errs
     }

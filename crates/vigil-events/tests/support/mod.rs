@@ -140,6 +140,7 @@ pub fn event(i: u64) -> Event {
         zone: None,
         line: None,
         direction: None,
+        snapshot_url: None,
     }
 }
 

@@ -17,10 +17,11 @@ use vigil_core::{Detection, ImageBgr};
 use vigil_pipeline::{Engine, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
 use vigil_video::mask_url;
 
-use vigil_events::{lines_from_tables, zones_from_tables, EventGenerator, Outbox};
+use vigil_events::{lines_from_tables, zones_from_tables, EventGenerator};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+pub use sink::EventOutputs;
 use sink::{Latest, StreamSink};
 pub use source::ReconnectingSource;
 pub use status::{StreamState, StreamStatus};
@@ -83,7 +84,7 @@ pub struct Streams {
     engine: Arc<Engine>,
     tracker: TrackerConfig,
     metrics: Arc<Metrics>,
-    outbox: Outbox,
+    out: EventOutputs,
     entries: Mutex<BTreeMap<String, Entry>>,
 }
 
@@ -92,13 +93,13 @@ impl Streams {
         engine: Arc<Engine>,
         tracker: TrackerConfig,
         metrics: Arc<Metrics>,
-        outbox: Outbox,
+        out: EventOutputs,
     ) -> Self {
         Self {
             engine,
             tracker,
             metrics,
-            outbox,
+            out,
             entries: Mutex::new(BTreeMap::new()),
         }
     }
@@ -152,7 +153,7 @@ impl Streams {
             Arc::clone(&status),
             Arc::clone(&latest),
             generator,
-            self.outbox.clone(),
+            self.out.clone(),
         );
         let mut opts = StreamOptions::new(cfg.id.clone());
         opts.ring_capacity = cfg.ring_capacity;

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use vigil_core::{Detection, ImageBgr};
-use vigil_events::{EventGenerator, FrameMeta, Outbox};
+use vigil_events::{EventGenerator, FrameMeta, MqttSink, Outbox, SnapshotStore};
 use vigil_pipeline::{FrameResult, FrameSink, StreamSummary};
 
 use super::status::{StreamState, StreamStatus};
@@ -14,13 +14,24 @@ use crate::metrics::Metrics;
 /// encoding happen only when a snapshot is requested, not for every frame.
 pub type Latest = Arc<Mutex<Option<(Arc<ImageBgr>, Vec<Detection>)>>>;
 
+/// Where a stream's events go: the durable outbox (webhooks, `/v1/events`),
+/// the annotated snapshot of each event, and the MQTT brokers.
+#[derive(Clone)]
+pub struct EventOutputs {
+    pub outbox: Outbox,
+    /// `None` when `events.snapshots = false`.
+    pub snapshots: Option<SnapshotStore>,
+    pub snapshot_quality: u8,
+    pub mqtt: Vec<MqttSink>,
+}
+
 pub struct StreamSink {
     id: String,
     metrics: Arc<Metrics>,
     status: Arc<StreamStatus>,
     latest: Latest,
     events: EventGenerator,
-    outbox: Outbox,
+    out: EventOutputs,
 }
 
 impl StreamSink {
@@ -30,7 +41,7 @@ impl StreamSink {
         status: Arc<StreamStatus>,
         latest: Latest,
         events: EventGenerator,
-        outbox: Outbox,
+        out: EventOutputs,
     ) -> Self {
         Self {
             id: id.to_string(),
@@ -38,7 +49,34 @@ impl StreamSink {
             status,
             latest,
             events,
-            outbox,
+            out,
+        }
+    }
+
+    /// Encodes the annotated frame once and stores it for every event, then
+    /// points each event's `snapshot_url` at it. Runs before the outbox write
+    /// so a stored URL always had its file; a failure only loses the URL.
+    fn snapshot(&self, r: &FrameResult, events: &mut [vigil_events::Event]) {
+        let Some(store) = &self.out.snapshots else {
+            return;
+        };
+        let mut img = (*r.frame.image).clone();
+        vigil_video::draw_detections(&mut img, &r.objects);
+        let saved = vigil_video::encode_jpeg(&img, self.out.snapshot_quality)
+            .map_err(|e| e.to_string())
+            .and_then(|jpeg| {
+                let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+                store.save(&ids, &jpeg).map_err(|e| e.to_string())
+            });
+        match saved {
+            Ok(()) => {
+                for e in events.iter_mut() {
+                    e.snapshot_url = Some(SnapshotStore::url(&e.id));
+                }
+            }
+            Err(e) => {
+                tracing::warn!(stream = %self.id, error = %e, "cannot save the event snapshot");
+            }
         }
     }
 
@@ -52,14 +90,18 @@ impl StreamSink {
             pts_ms: r.frame.pts.0,
             at: r.frame.captured_at,
         };
-        let events = self
-            .events
-            .on_objects(&meta, &r.objects, &r.started_tracks, &r.ended_tracks);
+        let mut events =
+            self.events
+                .on_objects(&meta, &r.objects, &r.started_tracks, &r.ended_tracks);
         if events.is_empty() {
             return;
         }
-        match self.outbox.append(&events) {
+        self.snapshot(r, &mut events);
+        match self.out.outbox.append(&events) {
             Ok(()) => {
+                for m in &self.out.mqtt {
+                    m.publish(&events);
+                }
                 for e in &events {
                     self.metrics
                         .events_total

@@ -1,0 +1,181 @@
+//! The MQTT sink against a real `mosquitto` broker on a free 127.0.0.1 port
+//! (Debian: `apt-get install mosquitto`): events arrive on
+//! `<prefix>/<stream>/<type>` as their JSON bodies, including those queued
+//! while the broker was not up yet (the sink reconnects).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
+use support::{event, free_addr};
+use vigil_events::{Event, EventType, MqttSink, MqttTarget};
+
+fn mosquitto_exe() -> PathBuf {
+    for p in [
+        "/usr/sbin/mosquitto",
+        "/usr/bin/mosquitto",
+        "/usr/local/sbin/mosquitto",
+    ] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    PathBuf::from("mosquitto")
+}
+
+struct Broker(Child);
+
+impl Broker {
+    fn start(dir: &Path, port: u16) -> Broker {
+        let conf = dir.join(format!("mosquitto-{port}.conf"));
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+        .unwrap();
+        let child = Command::new(mosquitto_exe())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "cannot run mosquitto: install the `mosquitto` package (apt-get install mosquitto)",
+            );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mosquitto did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Broker(child)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Subscribes to `filter` and returns the (topic, payload) messages as they come.
+async fn subscribe(
+    port: u16,
+    filter: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)> {
+    let (client, mut el) =
+        AsyncClient::new(MqttOptions::new("vigil-test-sub", "127.0.0.1", port), 16);
+    client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let _client = client;
+        let mut ready = Some(ready_tx);
+        loop {
+            match el.poll().await {
+                Ok(MqttEvent::Incoming(Packet::SubAck(_))) => {
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                    let _ = tx.send((p.topic.clone(), p.payload.to_vec()));
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready_rx)
+        .await
+        .expect("no SUBACK")
+        .unwrap();
+    rx
+}
+
+async fn collect(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    n: usize,
+) -> Vec<(String, Event)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let (topic, body) = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {n} MQTT messages arrived", out.len()))
+            .expect("subscriber ended");
+        let e: Event = serde_json::from_slice(&body).expect("payload is an event's JSON");
+        out.push((topic, e));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_published_to_a_real_broker_by_stream_and_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_addr().port();
+    let _broker = Broker::start(dir.path(), port);
+    let mut rx = subscribe(port, "vigil/#").await;
+
+    let sink = MqttSink::start(MqttTarget {
+        client_id: "vigil-test-pub".into(),
+        ..MqttTarget::new("127.0.0.1", port)
+    });
+    let mut zone = event(2);
+    zone.kind = EventType::ZoneEntered;
+    zone.zone = Some("door".into());
+    zone.stream = vigil_core::StreamId("front/yard".into());
+    let sent = vec![event(1), zone];
+    sink.publish(&sent);
+
+    let got = collect(&mut rx, 2).await;
+    let mut got_by_id: Vec<_> = got.into_iter().map(|(t, e)| (e.id.clone(), t, e)).collect();
+    got_by_id.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(got_by_id[0].1, "vigil/cam/track.started");
+    assert_eq!(got_by_id[0].2, sent[0]);
+    assert_eq!(got_by_id[1].1, "vigil/front_yard/zone.entered");
+    assert_eq!(got_by_id[1].2, sent[1]);
+    assert_eq!(sink.dropped(), 0);
+    sink.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_queued_before_the_broker_is_up_arrive_once_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_addr().port();
+    let sink = MqttSink::start(MqttTarget {
+        client_id: "vigil-test-late".into(),
+        topic_prefix: "home/vigil".into(),
+        events: vec!["track.started".into()],
+        ..MqttTarget::new("127.0.0.1", port)
+    });
+    let mut ended = event(9);
+    ended.kind = EventType::TrackEnded;
+    // Published into the void: nothing listens on `port` yet.
+    sink.publish(&[event(1), event(2), ended]);
+    // The sink tries at once, after 0.5 s and after 1.5 s: starting the
+    // broker at 0.8 s leaves the subscriber time to be in place first.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let _broker = Broker::start(dir.path(), port);
+    let mut rx = subscribe(port, "home/vigil/#").await;
+    // The sink's first connect attempts failed; it backs off and retries.
+    // Without a persistent session the broker only forwards what the sink
+    // sends after our subscription, which is everything it had queued.
+    let got = collect(&mut rx, 2).await;
+    let mut ids: Vec<_> = got.iter().map(|(_, e)| e.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids, vec![event(1).id, event(2).id]);
+    assert!(got.iter().all(|(t, _)| t == "home/vigil/cam/track.started"));
+    // The filtered-out track.ended never shows up.
+    assert!(tokio::time::timeout(Duration::from_millis(500), rx.recv())
+        .await
+        .is_err());
+    sink.shutdown(Duration::from_secs(2)).await;
+}
