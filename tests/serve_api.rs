@@ -956,3 +956,47 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
         assert!(e["id"].as_str().is_some_and(|s| s.len() == 36), "{line}");
     }
 }
+
+/// Noise bytes, a truncated MP4 and an empty body each end as a 4xx or a
+/// `failed` job naming the problem, and the daemon keeps serving.
+#[test]
+fn bad_uploads_fail_cleanly_and_the_daemon_stays_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(clip(tmp.path(), 40)).unwrap();
+    let mut d = Daemon::start(tmp.path(), "", "[jobs]\nworkers = 1\n");
+    d.wait_ready();
+    let noise: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    let truncated = whole[..whole.len() * 3 / 10].to_vec();
+    for (what, body) in [
+        ("noise", noise),
+        ("truncated mp4", truncated),
+        ("empty", Vec::new()),
+    ] {
+        let r = upload(&d, "", &body);
+        if (400..500).contains(&r.status) {
+            assert!(
+                r.json()["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{what}: {}",
+                r.text()
+            );
+            continue;
+        }
+        assert_eq!(r.status, 202, "{what}: {}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        let j = wait_job_done(&d, &id, Duration::from_secs(60));
+        assert_eq!(j["status"], "failed", "{what}: {j}");
+        assert!(
+            j["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}: {j}"
+        );
+    }
+    assert_eq!(d.get("/healthz").status, 200);
+    // And a good upload still works afterwards.
+    let r = upload(&d, "?every=4", &whole);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let j = wait_job_done(&d, &id, Duration::from_secs(120));
+    assert_eq!(j["status"], "succeeded", "{j}");
+}
