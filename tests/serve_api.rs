@@ -567,19 +567,7 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     let m = d.get("/metrics");
     assert_eq!(m.status, 200);
     let text = m.text();
-    for name in [
-        "vigil_stage_seconds",
-        "vigil_frames_total",
-        "vigil_batch_size",
-        "vigil_detections_total",
-        "vigil_stream_up",
-        "vigil_stream_reconnects_total",
-        "vigil_events_total",
-        "vigil_webhook_deliveries_total",
-        "vigil_outbox_pending",
-        "vigil_jobs",
-        "vigil_http_request_seconds",
-    ] {
+    for name in support::CONTRACT_METRICS {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
     }
     assert!(

@@ -129,6 +129,22 @@ pub fn identity_model(dims: &[u64]) -> Vec<u8> {
 // --- a tiny HTTP/1.1 client and process guards for `vigil serve` tests -------
 
 /// A port nothing listens on right now (bound and released).
+/// The metric names `../shared/CONTRACT.md` fixes, written out here (not
+/// taken from the implementation) so a renamed metric fails the tests.
+pub const CONTRACT_METRICS: &[&str] = &[
+    "vigil_stage_seconds",
+    "vigil_frames_total",
+    "vigil_batch_size",
+    "vigil_detections_total",
+    "vigil_stream_up",
+    "vigil_stream_reconnects_total",
+    "vigil_events_total",
+    "vigil_webhook_deliveries_total",
+    "vigil_outbox_pending",
+    "vigil_jobs",
+    "vigil_http_request_seconds",
+];
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
