@@ -34,6 +34,7 @@ test: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
+	./scripts/check-ops.sh
 
 ## bench-setup: the Python reference pipeline's venv (onnxruntime, OpenCV, numpy from PyPI)
 bench-setup: setup

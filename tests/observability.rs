@@ -1,6 +1,8 @@
 //! `/metrics` of the real daemon: valid for Prometheus (`promtool check
 //! metrics`), every contract metric present, end-to-end latency consistent
-//! with the stage histograms, and a dead camera reported as down.
+//! with the stage histograms, a dead camera reported as down, a black
+//! camera reported as a camera anomaly (and the sample clip not), JSON logs,
+//! and stream state changes logged once per change.
 
 mod support;
 
@@ -10,19 +12,21 @@ use std::time::{Duration, Instant};
 
 use support::{free_port, http, ChildGuard};
 
-const CONTRACT_METRICS: &[&str] = &[
-    "vigil_stage_seconds",
-    "vigil_frames_total",
-    "vigil_batch_size",
-    "vigil_detections_total",
-    "vigil_stream_up",
-    "vigil_stream_reconnects_total",
-    "vigil_events_total",
-    "vigil_webhook_deliveries_total",
-    "vigil_outbox_pending",
-    "vigil_jobs",
-    "vigil_http_request_seconds",
+/// Beyond the contract: monitoring, per-stream rates, process resources.
+const EXTRA_METRICS: &[&str] = &[
+    "vigil_camera_anomalies_total",
+    "vigil_stream_fps",
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
 ];
+
+/// The value of one exact series line (`name{labels}`), if present.
+fn series(text: &str, series: &str) -> Option<f64> {
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+}
 
 /// `sum / count` of one `vigil_stage_seconds` series, in seconds.
 fn stage_mean(text: &str, stage: &str) -> f64 {
@@ -44,22 +48,41 @@ fn live_scrape_is_valid_complete_and_consistent() {
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let config = tmp.path().join("vigil.toml");
+    // A camera that shows only black: 15 s at 10 fps, looped.
+    let black = tmp.path().join("black.mp4");
+    let ff = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
+        .args([
+            "-i",
+            "color=black:s=320x240:r=10",
+            "-t",
+            "15",
+            "-c:v",
+            "mpeg4",
+        ])
+        .arg(&black)
+        .status()
+        .expect("ffmpeg (installed by make setup)");
+    assert!(ff.success(), "ffmpeg could not make the black clip");
     std::fs::write(
         &config,
         format!(
             "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\n\n\
              [[streams]]\nid = \"plaza\"\nurl = \"{}\"\nloop = true\n\n\
-             [[streams]]\nid = \"dead\"\nurl = \"rtsp://user:secret@127.0.0.1:{}/none\"\nstall_timeout_s = 1.0\n",
+             [[streams]]\nid = \"dead\"\nurl = \"rtsp://user:secret@127.0.0.1:{}/none\"\nstall_timeout_s = 1.0\n\n\
+             [[streams]]\nid = \"dark\"\nurl = \"{}\"\nloop = true\nfps = 1.0\n\n\
+             [health]\nsustain_s = 2.0\n",
             tmp.path().join("store").display(),
             support::data("video/vtest.avi").display(),
-            free_port()
+            free_port(),
+            black.display()
         ),
     )
     .expect("config");
     let log = tmp.path().join("daemon.log");
     let child = support::vigil()
         .env("RUST_LOG", "info")
-        .args(["serve", "--config"])
+        .args(["--log-format", "json", "serve", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log"))
@@ -88,7 +111,13 @@ fn live_scrape_is_valid_complete_and_consistent() {
             })
             .and_then(|v| v.trim().parse::<f64>().ok())
             .unwrap_or(0.0);
-        if processed >= 30.0 && text.contains("vigil_stream_up{stream=\"dead\"} 0") {
+        let black = series(
+            &text,
+            "vigil_camera_anomalies_total{kind=\"black\",stream=\"dark\"}",
+        )
+        .unwrap_or(0.0);
+        if processed >= 30.0 && black >= 1.0 && text.contains("vigil_stream_up{stream=\"dead\"} 0")
+        {
             break text;
         }
     };
@@ -114,7 +143,7 @@ fn live_scrape_is_valid_complete_and_consistent() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    for name in CONTRACT_METRICS {
+    for name in support::CONTRACT_METRICS.iter().chain(EXTRA_METRICS) {
         assert!(
             scrape.lines().any(|l| l.starts_with(name)),
             "{name} missing from /metrics"
@@ -141,4 +170,75 @@ fn live_scrape_is_valid_complete_and_consistent() {
         "end_to_end mean {e2e:.4}s is below the sum of stage means {stages:.4}s"
     );
     assert!(e2e < 10.0, "end_to_end mean {e2e}s");
+
+    // Camera health: the black stream is black (and nothing else), the
+    // sample clip is healthy.
+    for kind in ["frozen", "black", "overexposed", "decode_error"] {
+        let plaza = series(
+            &scrape,
+            &format!("vigil_camera_anomalies_total{{kind=\"{kind}\",stream=\"plaza\"}}"),
+        );
+        assert_eq!(plaza, Some(0.0), "plaza {kind} anomalies:\n{scrape}");
+        if kind != "black" {
+            let dark = series(
+                &scrape,
+                &format!("vigil_camera_anomalies_total{{kind=\"{kind}\",stream=\"dark\"}}"),
+            );
+            assert_eq!(dark, Some(0.0), "dark {kind} anomalies");
+        }
+    }
+    assert!(
+        series(&scrape, "vigil_events_total{type=\"camera.anomaly\"}").unwrap_or(0.0) >= 1.0,
+        "camera.anomaly not counted in vigil_events_total"
+    );
+    let fps_in = series(&scrape, "vigil_stream_fps{kind=\"input\",stream=\"plaza\"}");
+    assert!(
+        fps_in.is_some_and(|v| v > 0.0),
+        "plaza input fps {fps_in:?}"
+    );
+    assert!(
+        series(&scrape, "process_resident_memory_bytes").is_some_and(|v| v > 1e6),
+        "process RSS missing"
+    );
+
+    // Logs: JSON lines; state changes and anomaly onsets logged once each,
+    // however many frames or reconnect attempts happened meanwhile.
+    let text = logs();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() >= 3, "no JSON log lines:\n{text}");
+    let count = |message: &str, pairs: &[(&str, &str)]| {
+        lines
+            .iter()
+            .filter(|l| {
+                let f = &l["fields"];
+                f["message"] == message && pairs.iter().all(|(k, v)| f[*k] == *v)
+            })
+            .count()
+    };
+    assert_eq!(
+        count(
+            "stream state changed",
+            &[("stream", "plaza"), ("to", "running")]
+        ),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        count(
+            "stream state changed",
+            &[("stream", "dead"), ("to", "reconnecting")]
+        ),
+        1,
+        "dead camera: one state-change line however many reconnect attempts\n{text}"
+    );
+    assert_eq!(
+        count("camera anomaly", &[("stream", "dark"), ("kind", "black")]),
+        1,
+        "{text}"
+    );
+    assert_eq!(count("camera anomaly", &[("stream", "plaza")]), 0, "{text}");
 }

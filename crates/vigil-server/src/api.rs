@@ -129,11 +129,13 @@ pub struct EventsQuery {
     info(title = "vigil", description = "Real-time video object detection daemon (`vigil serve`)."),
     paths(
         healthz, readyz, metrics, openapi, detect, create_job, get_job, job_video, job_detections,
-        list_streams, create_stream, delete_stream, snapshot, events, event_snapshot
+        list_streams, create_stream, delete_stream, snapshot, events, event_snapshot,
+        save_baseline
     ),
     components(schemas(
         ErrorBody, Health, Readiness, DetectResponse, DetectionDoc, JobCreated, JobView,
-        StreamView, StreamState, StreamConfigDoc
+        StreamView, StreamState, StreamConfigDoc,
+        crate::streams::BaselineSaved
     )),
     modifiers(&BearerAuth)
 )]
@@ -184,6 +186,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/streams", get(list_streams).post(create_stream))
         .route("/v1/streams/{id}", delete(delete_stream))
         .route("/v1/streams/{id}/snapshot.jpg", get(snapshot))
+        // Drift monitoring: the current window becomes the stream's baseline.
+        .route("/v1/streams/{id}/baseline", post(save_baseline))
         .route("/v1/events", get(events))
         .route("/v1/events/{id}/snapshot.jpg", get(event_snapshot))
         .layer(timeout)
@@ -636,6 +640,27 @@ async fn delete_stream(
 ) -> Result<StatusCode, ApiError> {
     st.ready()?.streams.remove(&id)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Saves the stream's current drift window (the last `drift.window_minutes`
+/// of detections) as its baseline: written to `<baseline_dir>/<id>.json`,
+/// used at once and again after a restart. For "this is normal now" after a
+/// camera was moved or the model replaced.
+#[utoipa::path(post, path = "/v1/streams/{id}/baseline", tag = "streams",
+    params(("id" = String, Path, description = "stream id")),
+    responses((status = 200, body = crate::streams::BaselineSaved),
+              (status = 404, body = ErrorBody),
+              (status = 409, description = "drift monitoring disabled, or no detections yet", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn save_baseline(
+    State(st): State<SharedState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<crate::streams::BaselineSaved>, ApiError> {
+    let streams = Arc::clone(&st.ready()?.streams);
+    let saved = tokio::task::spawn_blocking(move || streams.save_baseline(&id))
+        .await
+        .map_err(ApiError::internal)??;
+    Ok(Json(saved))
 }
 
 /// The latest processed frame of a stream, annotated, as JPEG.

@@ -226,12 +226,16 @@ fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
             ..EngineConfig::default()
         },
     ));
-    let streams = Arc::new(Streams::new(
-        Arc::clone(&engine),
-        st.cfg.tracker.clone(),
-        Arc::clone(&st.metrics),
-        outputs,
-    ));
+    let streams = Arc::new(
+        Streams::new(
+            Arc::clone(&engine),
+            st.cfg.tracker.clone(),
+            Arc::clone(&st.metrics),
+            outputs,
+        )
+        // Drift and camera-health monitoring ([drift], [health]).
+        .with_monitoring(streams::Monitoring::from_config(&st.cfg)),
+    );
     for s in &st.cfg.streams {
         if let Err(e) = streams.add(s.clone(), false) {
             tracing::error!(stream = %s.id, error = %e, "cannot start stream");

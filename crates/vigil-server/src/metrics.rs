@@ -4,9 +4,12 @@
 //! templates: all bounded sets. URLs, track ids and raw paths never become
 //! labels (cardinality, and URLs may carry credentials).
 
+// Process RSS/CPU, read from /proc at scrape time (see process.rs).
+mod process;
+
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use vigil_pipeline::FrameResult;
 
@@ -44,6 +47,14 @@ pub struct Metrics {
     pub outbox_pending: IntGauge,
     pub jobs: IntGaugeVec,
     pub http_request_seconds: HistogramVec,
+    // --- Monitoring (vigil-monitor) and per-stream rates; beyond the contract.
+    /// `vigil_drift_psi{stream,feature}`: PSI against the drift baseline.
+    pub drift_psi: GaugeVec,
+    /// `vigil_camera_anomalies_total{stream,kind}`: camera-health onsets.
+    pub camera_anomalies_total: IntCounterVec,
+    /// `vigil_stream_fps{stream,kind}`: decoded (`input`) and detected
+    /// (`processed`) frames per second over the last sampler tick.
+    pub stream_fps: GaugeVec,
 }
 
 impl Metrics {
@@ -112,6 +123,31 @@ impl Metrics {
             .buckets(LATENCY_BUCKETS.to_vec()),
             &["route", "status"],
         )?;
+        let drift_psi = GaugeVec::new(
+            Opts::new(
+                "vigil_drift_psi",
+                "Population Stability Index of the stream's detections against its drift baseline (feature: class mix or confidence histogram).",
+            ),
+            &["stream", "feature"],
+        )?;
+        let camera_anomalies_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_camera_anomalies_total",
+                "Camera-health anomalies by kind (frozen, black, overexposed, decode_error), counted at onset.",
+            ),
+            &["stream", "kind"],
+        )?;
+        let stream_fps = GaugeVec::new(
+            Opts::new(
+                "vigil_stream_fps",
+                "Frames per second per stream: decoded (kind=input) and run through the detector (kind=processed).",
+            ),
+            &["stream", "kind"],
+        )?;
+        registry.register(Box::new(drift_psi.clone()))?;
+        registry.register(Box::new(camera_anomalies_total.clone()))?;
+        registry.register(Box::new(stream_fps.clone()))?;
+        registry.register(Box::new(process::ProcessCollector::new()?))?;
         registry.register(Box::new(stage_seconds.clone()))?;
         registry.register(Box::new(frames_total.clone()))?;
         registry.register(Box::new(batch_size.clone()))?;
@@ -151,6 +187,9 @@ impl Metrics {
             outbox_pending,
             jobs,
             http_request_seconds,
+            drift_psi,
+            camera_anomalies_total,
+            stream_fps,
         })
     }
 
@@ -162,6 +201,13 @@ impl Metrics {
         }
         self.stream_up.with_label_values(&[stream]).set(0);
         self.stream_reconnects_total.with_label_values(&[stream]);
+        for k in vigil_monitor::AnomalyKind::ALL {
+            self.camera_anomalies_total
+                .with_label_values(&[stream, k.as_str()]);
+        }
+        for k in ["input", "processed"] {
+            self.stream_fps.with_label_values(&[stream, k]).set(0.0);
+        }
     }
 
     /// Drops a removed stream's series so ids of deleted streams do not
@@ -172,19 +218,34 @@ impl Metrics {
         }
         let _ = self.stream_up.remove_label_values(&[stream]);
         let _ = self.stream_reconnects_total.remove_label_values(&[stream]);
+        for k in vigil_monitor::AnomalyKind::ALL {
+            let _ = self
+                .camera_anomalies_total
+                .remove_label_values(&[stream, k.as_str()]);
+        }
+        for k in ["input", "processed"] {
+            let _ = self.stream_fps.remove_label_values(&[stream, k]);
+        }
+        for f in vigil_monitor::Feature::ALL {
+            let _ = self.drift_psi.remove_label_values(&[stream, f.as_str()]);
+        }
     }
 
     /// Per-frame observation from a sink: one histogram observe per stage.
     /// `stream` is `None` for jobs (uploads are not a bounded label set).
     pub fn observe_frame(&self, stream: Option<&str>, r: &FrameResult) {
         let t = &r.timings;
+        // Only frames the detector ran on: a skipped frame passes the
+        // pipeline in microseconds, and counting it would pull end_to_end
+        // below the stages it never went through (every observed frame then
+        // has end_to_end ≥ the sum of its stages, so the means compare).
+        if !r.processed {
+            return;
+        }
         let e2e = r.frame.captured.elapsed();
         self.stage_seconds
             .with_label_values(&["end_to_end"])
             .observe(e2e.as_secs_f64());
-        if !r.processed {
-            return;
-        }
         for (stage, d) in [
             ("decode", t.decode),
             ("preprocess", t.preprocess),
@@ -251,5 +312,19 @@ mod tests {
         ] {
             assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
         }
+        // Monitoring and process series exist from the stream's start.
+        for line in [
+            "vigil_camera_anomalies_total{kind=\"frozen\",stream=\"cam\"} 0",
+            "vigil_stream_fps{kind=\"input\",stream=\"cam\"} 0",
+            "# TYPE process_resident_memory_bytes gauge",
+            "# TYPE process_cpu_seconds_total counter",
+        ] {
+            assert!(text.contains(line), "{line} missing");
+        }
+        m.remove_stream("cam");
+        let text = m.render().unwrap();
+        assert!(
+            !text.contains("vigil_camera_anomalies_total{") && !text.contains("vigil_stream_fps{")
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Camera streams: configured at start-up or added at run time, each a
 //! [`ReconnectingSource`] feeding the shared engine and a [`StreamSink`].
 
+mod monitor;
 mod sink;
 mod source;
 mod status;
@@ -21,6 +22,8 @@ use vigil_events::{lines_from_tables, zones_from_tables, EventGenerator};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+pub use monitor::Monitoring;
+use monitor::{SharedDrift, StreamMonitor};
 pub use sink::EventOutputs;
 use sink::{Latest, StreamSink};
 pub use source::ReconnectingSource;
@@ -72,6 +75,10 @@ struct Entry {
     latest: Latest,
     prev: Sample,
     prev_at: Instant,
+    /// Shared with the sink; the API saves its window as the baseline.
+    drift: Option<SharedDrift>,
+    /// Turns the decoder's error count into `decode_error` anomalies.
+    decode_watch: Option<vigil_monitor::DecodeErrorWatch>,
 }
 
 impl Entry {
@@ -86,6 +93,8 @@ pub struct Streams {
     metrics: Arc<Metrics>,
     out: EventOutputs,
     entries: Mutex<BTreeMap<String, Entry>>,
+    /// `[drift]`/`[health]`; set by `with_monitoring`, defaults otherwise.
+    monitoring: Monitoring,
 }
 
 impl Streams {
@@ -101,7 +110,51 @@ impl Streams {
             metrics,
             out,
             entries: Mutex::new(BTreeMap::new()),
+            monitoring: Monitoring::from_config(&vigil_core::config::Config::default()),
         }
+    }
+
+    /// Drift and camera-health settings for the streams added from now on.
+    pub fn with_monitoring(mut self, monitoring: Monitoring) -> Self {
+        self.monitoring = monitoring;
+        self
+    }
+
+    /// Saves the stream's current drift window as its baseline
+    /// (`<baseline_dir>/<id>.json`, loaded again at start-up) and compares
+    /// against it from now on. For `POST /v1/streams/{id}/baseline`.
+    pub fn save_baseline(&self, id: &str) -> Result<BaselineSaved, ApiError> {
+        let drift = self
+            .entries()
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?
+            .drift
+            .clone()
+            .ok_or_else(|| {
+                ApiError::Conflict("drift monitoring is disabled (drift.enabled)".into())
+            })?;
+        let window = drift
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .window()
+            .clone();
+        if window.detections == 0 {
+            return Err(ApiError::Conflict(format!(
+                "stream {id:?} has no detections in its drift window yet"
+            )));
+        }
+        let path = self.monitoring.baseline_path(id);
+        window.save(&path).map_err(ApiError::internal)?;
+        drift
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_baseline(window.clone());
+        tracing::info!(stream = %id, path = %path.display(), detections = window.detections, "drift baseline saved");
+        Ok(BaselineSaved {
+            stream: id.to_string(),
+            path: path.display().to_string(),
+            detections: window.detections,
+        })
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
@@ -147,6 +200,10 @@ impl Streams {
         let source =
             ReconnectingSource::new(cfg.clone(), first, Arc::clone(&status), Arc::clone(&stop));
         let latest: Latest = Arc::default();
+        let drift = self.monitoring.drift_monitor(&cfg.id);
+        let health = self.monitoring.health_monitor(&cfg.id);
+        let monitor = (drift.is_some() || health.is_some())
+            .then(|| StreamMonitor::new(&cfg.id, Arc::clone(&self.metrics), drift.clone(), health));
         let sink = StreamSink::new(
             &cfg.id,
             Arc::clone(&self.metrics),
@@ -154,7 +211,8 @@ impl Streams {
             Arc::clone(&latest),
             generator,
             self.out.clone(),
-        );
+        )
+        .with_monitor(monitor);
         let mut opts = StreamOptions::new(cfg.id.clone());
         opts.ring_capacity = cfg.ring_capacity;
         opts.skip = match (cfg.every, cfg.fps) {
@@ -166,6 +224,7 @@ impl Streams {
         let handle = self
             .engine
             .add_stream(Box::new(source), Box::new(sink), Some(tracker), opts);
+        let decode_watch = self.monitoring.decode_watch(&cfg.id);
         let mut entries = self.entries();
         if entries.contains_key(&cfg.id) {
             // Lost a race with a concurrent add of the same id.
@@ -187,6 +246,8 @@ impl Streams {
                 latest,
                 prev: Sample::default(),
                 prev_at: Instant::now(),
+                drift,
+                decode_watch,
             },
         );
         Ok(())
@@ -216,6 +277,8 @@ impl Streams {
                 latest: Arc::default(),
                 prev: Sample::default(),
                 prev_at: Instant::now(),
+                drift: None,
+                decode_watch: None,
             },
         );
         Ok(())
@@ -293,11 +356,20 @@ impl Streams {
             if blocked != e.status.blocked() {
                 tracing::info!(stream = %id, blocked, "pipeline backpressure on stream changed");
             }
-            e.status.set_rates(
+            let (fps_in, fps_processed) = (
                 d(now.decoded, e.prev.decoded) as f64 / dt,
                 d(now.processed, e.prev.processed) as f64 / dt,
-                blocked,
             );
+            e.status.set_rates(fps_in, fps_processed, blocked);
+            for (kind, v) in [("input", fps_in), ("processed", fps_processed)] {
+                self.metrics
+                    .stream_fps
+                    .with_label_values(&[id.as_str(), kind])
+                    .set(v);
+            }
+            if let Some(w) = &mut e.decode_watch {
+                monitor::check_decode_errors(&self.metrics, w, e.status.decode_errors());
+            }
             e.prev = now;
             e.prev_at = Instant::now();
         }
@@ -370,6 +442,16 @@ fn view(e: &Entry) -> StreamView {
             e.status.error()
         },
     }
+}
+
+/// Answer of `POST /v1/streams/{id}/baseline`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BaselineSaved {
+    pub stream: String,
+    /// Where the baseline was written (loaded again when the daemon starts).
+    pub path: String,
+    /// Detections in the saved window.
+    pub detections: u64,
 }
 
 fn round2(v: f64) -> f64 {

@@ -86,7 +86,8 @@ impl Monitoring {
         self.health.enabled.then(|| {
             DecodeErrorWatch::new(
                 stream,
-                Duration::try_from_secs_f64(self.health.sustain_s).unwrap_or(Duration::from_secs(10)),
+                Duration::try_from_secs_f64(self.health.sustain_s)
+                    .unwrap_or(Duration::from_secs(10)),
             )
         })
     }

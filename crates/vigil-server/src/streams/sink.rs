@@ -7,6 +7,7 @@ use vigil_core::{Detection, ImageBgr};
 use vigil_events::{EventGenerator, FrameMeta, MqttSink, Outbox, SnapshotStore};
 use vigil_pipeline::{FrameResult, FrameSink, StreamSummary};
 
+use super::monitor::StreamMonitor;
 use super::status::{StreamState, StreamStatus};
 use crate::metrics::Metrics;
 
@@ -32,6 +33,8 @@ pub struct StreamSink {
     latest: Latest,
     events: EventGenerator,
     out: EventOutputs,
+    /// Drift and camera-health checks; `None` when both are disabled.
+    monitor: Option<StreamMonitor>,
 }
 
 impl StreamSink {
@@ -50,7 +53,13 @@ impl StreamSink {
             latest,
             events,
             out,
+            monitor: None,
         }
+    }
+
+    pub fn with_monitor(mut self, monitor: Option<StreamMonitor>) -> Self {
+        self.monitor = monitor;
+        self
     }
 
     /// Encodes the annotated frame once and stores it for every event, then
@@ -119,6 +128,9 @@ impl StreamSink {
 impl FrameSink for StreamSink {
     fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
         self.metrics.observe_frame(Some(&self.id), &r);
+        if let Some(m) = &mut self.monitor {
+            m.on_frame(&r);
+        }
         if r.processed {
             self.emit(&r);
             let mut slot = self.latest.lock().unwrap_or_else(|p| p.into_inner());

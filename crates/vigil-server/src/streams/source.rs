@@ -243,7 +243,11 @@ impl FrameSource for ReconnectingSource {
                     "no frame within {} s (stalled) or disconnected",
                     self.cfg.stall_timeout_s
                 )),
-                Err(e) => self.lost(&e.to_string()),
+                Err(e) => {
+                    // Counted for the camera-health monitor (decode_error).
+                    self.status.count_decode_error();
+                    self.lost(&e.to_string());
+                }
             }
         }
     }

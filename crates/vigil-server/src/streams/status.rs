@@ -50,6 +50,8 @@ pub struct StreamStatus {
     id: String,
     state: AtomicU8,
     reconnects: AtomicU64,
+    /// Read/decode errors from the decoder (camera health, see monitor.rs).
+    decode_errors: AtomicU64,
     error: Mutex<Option<String>>,
     /// Rates and the blocked flag, computed once a second by the sampler.
     fps_in_bits: AtomicU64,
@@ -64,6 +66,7 @@ impl StreamStatus {
             id: id.to_string(),
             state: AtomicU8::new(0),
             reconnects: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
             error: Mutex::new(None),
             fps_in_bits: AtomicU64::new(0),
             fps_processed_bits: AtomicU64::new(0),
@@ -116,6 +119,15 @@ impl StreamStatus {
             .stream_reconnects_total
             .with_label_values(&[self.id.as_str()])
             .inc();
+    }
+
+    /// A read that failed with a decoder error (not a stall or an end).
+    pub fn count_decode_error(&self) {
+        self.decode_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn decode_errors(&self) -> u64 {
+        self.decode_errors.load(Ordering::Relaxed)
     }
 
     pub fn reconnects(&self) -> u64 {
