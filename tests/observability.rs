@@ -191,6 +191,26 @@ fn live_scrape_is_valid_complete_and_consistent() {
         series(&scrape, "vigil_events_total{type=\"camera.anomaly\"}").unwrap_or(0.0) >= 1.0,
         "camera.anomaly not counted in vigil_events_total"
     );
+    // ...and it is a real event in the outbox, like the track events.
+    let events: serde_json::Value = http(&addr, "GET", "/v1/events?limit=1000", &[], b"")
+        .expect("GET /v1/events")
+        .json();
+    let anomalies: Vec<&serde_json::Value> = events
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["type"] == "camera.anomaly")
+        .collect();
+    assert!(
+        anomalies
+            .iter()
+            .any(|e| e["stream"] == "dark" && e["anomaly"] == "black"),
+        "no camera.anomaly event for the black stream: {anomalies:?}"
+    );
+    assert!(
+        anomalies.iter().all(|e| e["stream"] != "plaza"),
+        "the sample clip raised {anomalies:?}"
+    );
     let fps_in = series(&scrape, "vigil_stream_fps{kind=\"input\",stream=\"plaza\"}");
     assert!(
         fps_in.is_some_and(|v| v > 0.0),

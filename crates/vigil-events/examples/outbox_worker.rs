@@ -46,14 +46,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             stream: StreamId("door".into()),
             at: at.clone(),
             pts_ms: i as f64 * 40.0,
-            track_id: i + 1,
-            label: "person".into(),
-            score: 0.8,
-            bbox: BBox::new(10.0, 10.0, 50.0, 90.0),
+            track_id: Some(i + 1),
+            label: Some("person".into()),
+            score: Some(0.8),
+            bbox: Some(BBox::new(10.0, 10.0, 50.0, 90.0)),
             zone: None,
             line: Some("gate".into()),
             direction: Some(vigil_events::Direction::In),
             snapshot_url: None,
+            extra: Default::default(),
         })
         .collect();
     outbox.append(&events)?;

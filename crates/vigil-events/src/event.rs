@@ -16,6 +16,13 @@ pub enum EventType {
     ZoneLeft,
     #[serde(rename = "line.crossed")]
     LineCrossed,
+    /// The model's output distribution moved away from its baseline
+    /// (raised by the drift monitor; no track fields).
+    #[serde(rename = "drift.detected")]
+    DriftDetected,
+    /// Frozen, black or blown-out video, or decode errors (no track fields).
+    #[serde(rename = "camera.anomaly")]
+    CameraAnomaly,
 }
 
 impl EventType {
@@ -27,6 +34,8 @@ impl EventType {
             EventType::ZoneEntered => "zone.entered",
             EventType::ZoneLeft => "zone.left",
             EventType::LineCrossed => "line.crossed",
+            EventType::DriftDetected => "drift.detected",
+            EventType::CameraAnomaly => "camera.anomaly",
         }
     }
 }
@@ -58,10 +67,16 @@ pub struct Event {
     /// Wall-clock capture time of the frame, RFC 3339 UTC.
     pub at: String,
     pub pts_ms: f64,
-    pub track_id: TrackId,
-    pub label: String,
-    pub score: f32,
-    pub bbox: BBox,
+    /// The track the event is about; absent for stream-level events
+    /// (`drift.detected`, `camera.anomaly`), as are `label`, `score`, `bbox`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track_id: Option<TrackId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bbox: Option<BBox>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,4 +87,9 @@ pub struct Event {
     /// for `events.snapshot_retention_hours` (absent when snapshots are off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_url: Option<String>,
+    /// Fields of stream-level events (e.g. `feature`, `psi`, `threshold` for
+    /// drift; `anomaly`, `duration_s`, `value` for camera anomalies), at the
+    /// top level of the body.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }

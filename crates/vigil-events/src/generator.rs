@@ -207,14 +207,15 @@ impl EventGenerator {
             stream: self.stream.clone(),
             at: at.clone(),
             pts_ms: frame.pts_ms,
-            track_id: o.id,
-            label: o.label.to_string(),
-            score: o.score,
-            bbox: o.bbox,
+            track_id: Some(o.id),
+            label: Some(o.label.to_string()),
+            score: Some(o.score),
+            bbox: Some(o.bbox),
             zone: None,
             line: None,
             direction: None,
             snapshot_url: None,
+            extra: serde_json::Map::new(),
         };
 
         for o in obs {

@@ -219,9 +219,9 @@ fn ending_inside_a_zone_leaves_it_with_the_last_box() {
     let ev = g.on_frame(&meta(10), &[], &[], &[9]);
     let kinds: Vec<_> = ev.iter().map(|e| e.kind).collect();
     assert_eq!(kinds, [EventType::ZoneLeft, EventType::TrackEnded]);
-    assert_eq!(ev[1].bbox, t.bbox);
-    assert_eq!(ev[1].label, "dog");
-    assert_eq!(ev[1].score, 0.7);
+    assert_eq!(ev[1].bbox, Some(t.bbox));
+    assert_eq!(ev[1].label.as_deref(), Some("dog"));
+    assert_eq!(ev[1].score, Some(0.7));
     assert_eq!(ev[1].pts_ms, 400.0);
     assert_eq!(g.tracked(), 0, "state dropped with the track");
 }
@@ -293,7 +293,7 @@ fn class_and_score_filters() {
         ];
         all.extend(g.on_frame(&meta(f as u64), &tracks, &[], &[]));
     }
-    assert!(all.iter().all(|e| e.track_id == 3), "{all:#?}");
+    assert!(all.iter().all(|e| e.track_id == Some(3)), "{all:#?}");
     assert_eq!(of(&all, EventType::ZoneEntered).len(), 1);
     assert_eq!(of(&all, EventType::LineCrossed).len(), 1);
 }

@@ -133,14 +133,15 @@ pub fn event(i: u64) -> Event {
         stream: StreamId("cam".into()),
         at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
         pts_ms: i as f64 * 40.0,
-        track_id: i + 1,
-        label: "person".into(),
-        score: 0.9,
-        bbox: BBox::new(1.0, 2.0, 30.0, 40.0),
+        track_id: Some(i + 1),
+        label: Some("person".into()),
+        score: Some(0.9),
+        bbox: Some(BBox::new(1.0, 2.0, 30.0, 40.0)),
         zone: None,
         line: None,
         direction: None,
         snapshot_url: None,
+        extra: Default::default(),
     }
 }
 

@@ -368,7 +368,11 @@ impl Streams {
                     .set(v);
             }
             if let Some(w) = &mut e.decode_watch {
-                monitor::check_decode_errors(&self.metrics, w, e.status.decode_errors());
+                if let Some(alert) =
+                    monitor::check_decode_errors(&self.metrics, w, e.status.decode_errors())
+                {
+                    self.out.store(id, &[monitor::to_event(&alert)]);
+                }
             }
             e.prev = now;
             e.prev_at = Instant::now();

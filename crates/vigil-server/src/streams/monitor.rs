@@ -1,11 +1,10 @@
 //! Drift and camera-health monitoring of a stream (vigil-monitor), as the
 //! stream sink and the 1 s sampler drive it.
 //!
-//! Alerts are logged (one warn line per onset, structured fields) and
-//! counted in `vigil_events_total{type}` and
-//! `vigil_camera_anomalies_total{stream,kind}`; they do not go to the event
-//! outbox yet (the monitor returns plain `MonitorEvent`s so they can be
-//! routed there later).
+//! Alerts are logged (one warn line per onset, structured fields), counted
+//! in `vigil_events_total{type}` and `vigil_camera_anomalies_total{stream,kind}`,
+//! and returned so the caller puts them in the event outbox like any other
+//! event ([`to_event`]).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -123,7 +122,7 @@ impl StreamMonitor {
     /// Health on every frame that reaches the sink (the monitor itself
     /// thins them to `health.max_fps`); drift on processed frames' raw
     /// detections, which show the model's output before tracking filters it.
-    pub fn on_frame(&mut self, r: &FrameResult) {
+    pub fn on_frame(&mut self, r: &FrameResult) -> Vec<MonitorEvent> {
         let pts = r.frame.pts.0;
         let at = r.frame.captured_at;
         let mut events = Vec::new();
@@ -147,6 +146,7 @@ impl StreamMonitor {
         for e in &events {
             report(&self.metrics, e);
         }
+        events
     }
 }
 
@@ -193,8 +193,47 @@ pub fn report(metrics: &Metrics, e: &MonitorEvent) {
 }
 
 /// Checks a stream's decode-error total (from the 1 s sampler).
-pub fn check_decode_errors(metrics: &Metrics, watch: &mut DecodeErrorWatch, total: u64) {
-    if let Some(e) = watch.observe(total, Instant::now(), SystemTime::now()) {
-        report(metrics, &e);
+pub fn check_decode_errors(
+    metrics: &Metrics,
+    watch: &mut DecodeErrorWatch,
+    total: u64,
+) -> Option<MonitorEvent> {
+    let e = watch.observe(total, Instant::now(), SystemTime::now())?;
+    report(metrics, &e);
+    Some(e)
+}
+
+/// A monitor alert as a contract event: no track fields; the alert's own
+/// fields (`feature`, `psi`, `threshold` or `anomaly`, `duration_s`, `value`)
+/// at the top level of the body.
+pub fn to_event(e: &MonitorEvent) -> vigil_events::Event {
+    let kind = if e.kind == vigil_monitor::DRIFT_DETECTED {
+        vigil_events::EventType::DriftDetected
+    } else {
+        vigil_events::EventType::CameraAnomaly
+    };
+    let mut extra = match serde_json::to_value(&e.detail) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    // `kind` would read like the event's own type; name it for what it is.
+    if let Some(k) = extra.remove("kind") {
+        extra.insert("anomaly".into(), k);
+    }
+    vigil_events::Event {
+        id: uuid::Uuid::new_v4().to_string(),
+        kind,
+        stream: vigil_core::StreamId(e.stream.clone()),
+        at: humantime::format_rfc3339_millis(e.at).to_string(),
+        pts_ms: e.pts_ms.unwrap_or(0.0),
+        track_id: None,
+        label: None,
+        score: None,
+        bbox: None,
+        zone: None,
+        line: None,
+        direction: None,
+        snapshot_url: None,
+        extra,
     }
 }

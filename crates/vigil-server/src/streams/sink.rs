@@ -26,6 +26,26 @@ pub struct EventOutputs {
     pub mqtt: Vec<MqttSink>,
 }
 
+impl EventOutputs {
+    /// Commits events to the outbox (before any delivery), then hands them to
+    /// the MQTT sinks. A failed write is logged and the stream goes on: losing
+    /// the camera would be worse than losing events. True when stored.
+    pub fn store(&self, stream: &str, events: &[vigil_events::Event]) -> bool {
+        match self.outbox.append(events) {
+            Ok(()) => {
+                for m in &self.mqtt {
+                    m.publish(events);
+                }
+                true
+            }
+            Err(e) => {
+                tracing::error!(stream, error = %e, lost = events.len(), "cannot write events to the outbox");
+                false
+            }
+        }
+    }
+}
+
 pub struct StreamSink {
     id: String,
     metrics: Arc<Metrics>,
@@ -106,20 +126,12 @@ impl StreamSink {
             return;
         }
         self.snapshot(r, &mut events);
-        match self.out.outbox.append(&events) {
-            Ok(()) => {
-                for m in &self.out.mqtt {
-                    m.publish(&events);
-                }
-                for e in &events {
-                    self.metrics
-                        .events_total
-                        .with_label_values(&[e.kind.as_str()])
-                        .inc();
-                }
-            }
-            Err(e) => {
-                tracing::error!(stream = %self.id, error = %e, lost = events.len(), "cannot write events to the outbox");
+        if self.out.store(&self.id, &events) {
+            for e in &events {
+                self.metrics
+                    .events_total
+                    .with_label_values(&[e.kind.as_str()])
+                    .inc();
             }
         }
     }
@@ -129,7 +141,15 @@ impl FrameSink for StreamSink {
     fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
         self.metrics.observe_frame(Some(&self.id), &r);
         if let Some(m) = &mut self.monitor {
-            m.on_frame(&r);
+            let alerts: Vec<_> = m
+                .on_frame(&r)
+                .iter()
+                .map(super::monitor::to_event)
+                .collect();
+            if !alerts.is_empty() {
+                // Already counted by the monitor's report.
+                self.out.store(&self.id, &alerts);
+            }
         }
         if r.processed {
             self.emit(&r);
