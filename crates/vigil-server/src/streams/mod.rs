@@ -82,6 +82,26 @@ struct Entry {
 }
 
 impl Entry {
+    /// A stream with no monitoring state and no snapshot yet.
+    fn new(
+        cfg: StreamConfig,
+        status: Arc<StreamStatus>,
+        stop: Arc<AtomicBool>,
+        handle: Option<StreamHandle>,
+    ) -> Self {
+        Entry {
+            cfg,
+            status,
+            stop,
+            handle,
+            latest: Arc::default(),
+            prev: Sample::default(),
+            prev_at: Instant::now(),
+            drift: None,
+            decode_watch: None,
+        }
+    }
+
     fn stats(&self) -> Option<&Arc<StreamStats>> {
         self.handle.as_ref().map(StreamHandle::stats)
     }
@@ -172,10 +192,7 @@ impl Streams {
         }
         let generator = event_generator(&cfg).map_err(ApiError::BadRequest)?;
         if self.entries().contains_key(&cfg.id) {
-            return Err(ApiError::Conflict(format!(
-                "stream {:?} already exists",
-                cfg.id
-            )));
+            return Err(exists(&cfg.id));
         }
         let status = Arc::new(StreamStatus::new(&cfg.id, Arc::clone(&self.metrics)));
         self.metrics.add_stream(&cfg.id);
@@ -187,7 +204,8 @@ impl Streams {
                 Err(e) if strict => return Err(ApiError::BadRequest(format!("url: {e}"))),
                 Err(e) => {
                     status.set_state(StreamState::Failed, Some(&e.to_string()));
-                    self.insert(cfg, status, Arc::new(AtomicBool::new(true)), None)?;
+                    let entry = Entry::new(cfg, status, Arc::new(AtomicBool::new(true)), None);
+                    self.insert(entry).map_err(|e| exists(&e.cfg.id))?;
                     return Ok(());
                 }
             }
@@ -224,63 +242,32 @@ impl Streams {
         let handle = self
             .engine
             .add_stream(Box::new(source), Box::new(sink), Some(tracker), opts);
-        let decode_watch = self.monitoring.decode_watch(&cfg.id);
-        let mut entries = self.entries();
-        if entries.contains_key(&cfg.id) {
+        let entry = Entry {
+            latest,
+            drift,
+            decode_watch: self.monitoring.decode_watch(&cfg.id),
+            ..Entry::new(cfg, status, stop, Some(handle))
+        };
+        if let Err(lost) = self.insert(entry) {
             // Lost a race with a concurrent add of the same id.
-            stop.store(true, Ordering::SeqCst);
-            handle.stop();
-            std::thread::spawn(move || drop(handle.join()));
-            return Err(ApiError::Conflict(format!(
-                "stream {:?} already exists",
-                cfg.id
-            )));
+            lost.stop.store(true, Ordering::SeqCst);
+            if let Some(handle) = lost.handle {
+                handle.stop();
+                std::thread::spawn(move || drop(handle.join()));
+            }
+            return Err(exists(&lost.cfg.id));
         }
-        entries.insert(
-            cfg.id.clone(),
-            Entry {
-                cfg,
-                status,
-                stop,
-                handle: Some(handle),
-                latest,
-                prev: Sample::default(),
-                prev_at: Instant::now(),
-                drift,
-                decode_watch,
-            },
-        );
         Ok(())
     }
 
-    fn insert(
-        &self,
-        cfg: StreamConfig,
-        status: Arc<StreamStatus>,
-        stop: Arc<AtomicBool>,
-        handle: Option<StreamHandle>,
-    ) -> Result<(), ApiError> {
+    /// Adds an entry unless its id is taken; then the entry comes back so
+    /// the caller can stop what it started.
+    fn insert(&self, entry: Entry) -> Result<(), Box<Entry>> {
         let mut entries = self.entries();
-        if entries.contains_key(&cfg.id) {
-            return Err(ApiError::Conflict(format!(
-                "stream {:?} already exists",
-                cfg.id
-            )));
+        if entries.contains_key(&entry.cfg.id) {
+            return Err(Box::new(entry));
         }
-        entries.insert(
-            cfg.id.clone(),
-            Entry {
-                cfg,
-                status,
-                stop,
-                handle,
-                latest: Arc::default(),
-                prev: Sample::default(),
-                prev_at: Instant::now(),
-                drift: None,
-                decode_watch: None,
-            },
-        );
+        entries.insert(entry.cfg.id.clone(), entry);
         Ok(())
     }
 
@@ -483,4 +470,8 @@ pub fn event_generator(cfg: &StreamConfig) -> Result<EventGenerator, String> {
         zones,
         lines,
     ))
+}
+
+fn exists(id: &str) -> ApiError {
+    ApiError::Conflict(format!("stream {id:?} already exists"))
 }
