@@ -24,6 +24,8 @@ APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg unzip pkg-config time
   prometheus
   # an MQTT broker and client for the MQTT sink tests
   mosquitto mosquitto-clients
+  # NATS with JetStream for the scale-out tests (vigil worker)
+  nats-server
   # a real RTSP server for the RTSP tests (GStreamer, run with Debian's python3)
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)

@@ -7,8 +7,10 @@
 pub mod config;
 mod geometry;
 mod image;
+mod job;
 mod types;
 
 pub use geometry::BBox;
 pub use image::{ImageBgr, ImageError};
+pub use job::JobParams;
 pub use types::{ClassId, Detection, Frame, FrameIndex, PtsMs, StreamId, Track, TrackId};

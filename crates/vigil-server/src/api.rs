@@ -22,9 +22,11 @@ use vigil_core::config::StreamConfig;
 use vigil_core::Detection;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::jobs::{JobParams, RETRY_AFTER_S};
+use crate::jobs::{JobParams, Jobs, DETECTIONS_FILE, RETRY_AFTER_S, VIDEO_FILE};
+use crate::state::JobBackend;
 use crate::state::SharedState;
 use crate::streams::{StreamState, StreamView};
+use vigil_queue::{JobStatus, SubmitError};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -94,6 +96,10 @@ pub struct JobView {
     frames_total: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// With `queue.backend = "nats"`: the worker (`host/pid`) running or
+    /// that ran the job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    worker: Option<String>,
 }
 
 /// The body of `POST /v1/streams`: the fields of a `[[streams]]` entry.
@@ -357,26 +363,13 @@ async fn create_job(
     req: Request,
 ) -> Result<Response, ApiError> {
     let params = job_params(&q, st.cfg.model.conf)?;
-    let reservation = st.jobs.reserve().map_err(|queued| ApiError::QueueFull {
-        queued,
-        retry_after_s: RETRY_AFTER_S,
-    })?;
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let dir = st.jobs.job_dir(&id);
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(ApiError::internal)?;
     let limit = st.cfg.server.max_upload_mb.saturating_mul(MIB);
-    let part = dir.join("input.part");
-    if let Err(e) = receive_upload(req, &part, limit).await {
-        let _ = tokio::fs::remove_dir_all(&dir).await;
-        return Err(e);
-    }
-    tokio::fs::rename(&part, dir.join("input"))
-        .await
-        .map_err(ApiError::internal)?;
-    // SQLite is blocking; keep it off the async workers.
-    tokio::task::block_in_place(|| reservation.commit(&id, &params)).map_err(ApiError::Internal)?;
+    let id = match &st.jobs {
+        JobBackend::Local(jobs) => queue_local(jobs, req, params, limit).await?,
+        JobBackend::Nats(queue) => {
+            queue_nats(queue, &st.cfg.storage.dir, req, params, limit).await?
+        }
+    };
     tracing::info!(job = %id, "job queued");
     let location = format!("/v1/jobs/{id}");
     let mut headers = HeaderMap::new();
@@ -392,6 +385,75 @@ async fn create_job(
         }),
     )
         .into_response())
+}
+
+/// Local backend: the upload goes to `storage.dir/jobs/<id>/input`.
+async fn queue_local(
+    jobs: &Jobs,
+    req: Request,
+    params: JobParams,
+    limit: u64,
+) -> Result<String, ApiError> {
+    let reservation = jobs.reserve().map_err(|queued| ApiError::QueueFull {
+        queued,
+        retry_after_s: RETRY_AFTER_S,
+    })?;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = jobs.job_dir(&id);
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(ApiError::internal)?;
+    let part = dir.join("input.part");
+    if let Err(e) = receive_upload(req, &part, limit).await {
+        let _ = tokio::fs::remove_dir_all(&dir).await;
+        return Err(e);
+    }
+    tokio::fs::rename(&part, dir.join("input"))
+        .await
+        .map_err(ApiError::internal)?;
+    // SQLite is blocking; keep it off the async workers.
+    tokio::task::block_in_place(|| reservation.commit(&id, &params)).map_err(ApiError::Internal)?;
+    Ok(id)
+}
+
+/// NATS backend: the upload is spooled to local disk (bounded by
+/// `max_upload_mb`), then stored in the JetStream Object Store and queued;
+/// the local copy is removed either way.
+async fn queue_nats(
+    queue: &vigil_queue::JobQueue,
+    storage: &Path,
+    req: Request,
+    params: JobParams,
+    limit: u64,
+) -> Result<String, ApiError> {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let dir = storage.join("uploads");
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(ApiError::internal)?;
+    let part = dir.join(format!("{id}.part"));
+    let received = receive_upload(req, &part, limit).await;
+    let submitted = match received {
+        Ok(()) => queue.submit(&id, params, &part).await.map(|_| ()),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
+        }
+    };
+    let _ = tokio::fs::remove_file(&part).await;
+    match submitted {
+        Ok(()) => Ok(id),
+        Err(SubmitError::Full(n)) => Err(ApiError::QueueFull {
+            queued: usize::try_from(n).unwrap_or(usize::MAX),
+            retry_after_s: RETRY_AFTER_S,
+        }),
+        Err(SubmitError::Nats(e)) => {
+            tracing::error!(job = %id, error = %e, "cannot queue job");
+            Err(ApiError::Unavailable(format!(
+                "the job queue is unavailable: {e}"
+            )))
+        }
+    }
 }
 
 fn job_params(q: &JobQuery, model_conf: f32) -> Result<JobParams, ApiError> {
@@ -520,22 +582,63 @@ async fn get_job(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let row = tokio::task::block_in_place(|| st.jobs.get(&id))
-        .map_err(ApiError::Internal)?
-        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))?;
-    let progress = match (row.status.as_str(), row.frames_total) {
-        ("succeeded", _) => 1.0,
-        (_, Some(t)) if t > 0 => (row.frames_done as f64 / t as f64).min(1.0),
-        _ => 0.0,
+    let view = match &st.jobs {
+        JobBackend::Local(jobs) => tokio::task::block_in_place(|| jobs.get(&id))
+            .map_err(ApiError::Internal)?
+            .map(|row| JobView {
+                progress: progress(&row.status, row.frames_done, row.frames_total),
+                id: row.id,
+                status: row.status,
+                frames_done: row.frames_done,
+                frames_total: row.frames_total,
+                error: row.error,
+                worker: None,
+            }),
+        JobBackend::Nats(queue) => queue.get(&id).await.map_err(nats_err)?.map(|r| {
+            let status = r.status.as_str().to_string();
+            JobView {
+                progress: progress(&status, r.frames_done, r.frames_total),
+                id: r.id,
+                status,
+                frames_done: r.frames_done,
+                frames_total: r.frames_total,
+                error: r.error,
+                worker: r.worker,
+            }
+        }),
     };
-    Ok(Json(JobView {
-        id: row.id,
-        status: row.status,
-        progress,
-        frames_done: row.frames_done,
-        frames_total: row.frames_total,
-        error: row.error,
-    }))
+    view.map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))
+}
+
+fn progress(status: &str, done: u64, total: Option<u64>) -> f64 {
+    match (status, total) {
+        ("succeeded", _) => 1.0,
+        (_, Some(t)) if t > 0 => (done as f64 / t as f64).min(1.0),
+        _ => 0.0,
+    }
+}
+
+fn nats_err(e: vigil_queue::QueueError) -> ApiError {
+    tracing::error!(error = %e, "job queue error");
+    ApiError::Unavailable(format!("the job queue is unavailable: {e}"))
+}
+
+fn not_succeeded(id: &str, status: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "job {id} is {status}; results exist only once it has succeeded"
+    ))
+}
+
+fn file_response(content_type: &'static str, len: u64, body: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_LENGTH, HeaderValue::from(len)),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn job_file(
@@ -544,29 +647,37 @@ async fn job_file(
     name: &str,
     content_type: &'static str,
 ) -> Result<Response, ApiError> {
-    let row = tokio::task::block_in_place(|| st.jobs.get(id))
-        .map_err(ApiError::Internal)?
-        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))?;
-    if row.status != "succeeded" {
-        return Err(ApiError::Conflict(format!(
-            "job {id} is {}; results exist only once it has succeeded",
-            row.status
-        )));
+    let gone = || ApiError::NotFound(format!("job {id} has no {name} (expired?)"));
+    let missing = || ApiError::NotFound(format!("no job {id:?}"));
+    match &st.jobs {
+        JobBackend::Local(jobs) => {
+            let row = tokio::task::block_in_place(|| jobs.get(id))
+                .map_err(ApiError::Internal)?
+                .ok_or_else(missing)?;
+            if row.status != "succeeded" {
+                return Err(not_succeeded(id, &row.status));
+            }
+            let file = tokio::fs::File::open(jobs.job_dir(id).join(name))
+                .await
+                .map_err(|_| gone())?;
+            let len = file.metadata().await.map_err(ApiError::internal)?.len();
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
+            Ok(file_response(content_type, len, body))
+        }
+        JobBackend::Nats(queue) => {
+            let rec = queue.get(id).await.map_err(nats_err)?.ok_or_else(missing)?;
+            if rec.status != JobStatus::Succeeded {
+                return Err(not_succeeded(id, rec.status.as_str()));
+            }
+            let (object, len) = queue
+                .open_result(&rec, name)
+                .await
+                .map_err(nats_err)?
+                .ok_or_else(gone)?;
+            let body = Body::from_stream(tokio_util::io::ReaderStream::new(object));
+            Ok(file_response(content_type, len, body))
+        }
     }
-    let path = st.jobs.job_dir(id).join(name);
-    let file = tokio::fs::File::open(&path)
-        .await
-        .map_err(|_| ApiError::NotFound(format!("job {id} has no {name} (expired?)")))?;
-    let len = file.metadata().await.map_err(ApiError::internal)?.len();
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-    Ok((
-        [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
-            (header::CONTENT_LENGTH, HeaderValue::from(len)),
-        ],
-        body,
-    )
-        .into_response())
 }
 
 /// The annotated MP4 of a succeeded job.
@@ -579,7 +690,7 @@ async fn job_video(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    job_file(&st, &id, "video.mp4", "video/mp4").await
+    job_file(&st, &id, VIDEO_FILE, "video/mp4").await
 }
 
 /// JSON Lines, one per processed frame, as `vigil annotate --jsonl`.
@@ -592,7 +703,7 @@ async fn job_detections(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    job_file(&st, &id, "detections.jsonl", "application/x-ndjson").await
+    job_file(&st, &id, DETECTIONS_FILE, "application/x-ndjson").await
 }
 
 /// Every stream with its state and rates.

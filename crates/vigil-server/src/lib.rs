@@ -11,6 +11,7 @@ mod jobs;
 mod metrics;
 mod state;
 mod streams;
+mod worker;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -26,9 +27,10 @@ use vigil_pipeline::{Engine, EngineConfig};
 pub use api::ApiDoc;
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use worker::run_worker;
 
 use crate::jobs::Jobs;
-use crate::state::{AppState, Ready, SharedState};
+use crate::state::{AppState, JobBackend, Ready, SharedState};
 use crate::streams::{EventOutputs, Streams};
 
 /// How long in-flight HTTP requests get after a shutdown signal before the
@@ -47,11 +49,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// background and `/readyz` turns 200 when it is warm. A model that cannot be
 /// loaded ends the daemon with that error: serving without one is pointless.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), String> {
-    if cfg.queue.backend == QueueBackend::Nats {
-        return Err(
-            "queue.backend = \"nats\" is not implemented in this build; use \"local\"".into(),
-        );
-    }
     check_config(&cfg)?;
     let storage = cfg.storage.dir.clone();
     std::fs::create_dir_all(&storage)
@@ -70,18 +67,34 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         None
     };
     let mqtt = start_mqtt(&cfg);
+    let (jobs, nats_events) = match cfg.queue.backend {
+        QueueBackend::Local => {
+            let jobs = Jobs::open(
+                &storage,
+                cfg.jobs.clone(),
+                cfg.tracker.clone(),
+                Arc::clone(&metrics),
+            )?;
+            (JobBackend::Local(jobs), None)
+        }
+        QueueBackend::Nats => {
+            let queue = connect_queue(&cfg).await?;
+            let events = if cfg.queue.publish_events {
+                Some(queue.event_publisher().await.map_err(|e| e.to_string())?)
+            } else {
+                None
+            };
+            tracing::info!(url = %cfg.queue.url.as_deref().unwrap_or_default(), "jobs go to NATS JetStream; `vigil worker` processes run them");
+            (JobBackend::Nats(queue), events)
+        }
+    };
     let outputs = EventOutputs {
         outbox: outbox.clone(),
         snapshots,
         snapshot_quality: cfg.events.snapshot_quality,
         mqtt: mqtt.clone(),
+        nats: nats_events,
     };
-    let jobs = Jobs::open(
-        &storage,
-        cfg.jobs.clone(),
-        cfg.tracker.clone(),
-        Arc::clone(&metrics),
-    )?;
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .map_err(|e| format!("server.listen {}: {e}", cfg.server.listen))?;
@@ -154,6 +167,48 @@ pub fn check_config(cfg: &Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The configured replica index of `[shard]` (see [`ShardConfig`]); the
+/// hostname is read only when the index is not configured.
+///
+/// [`ShardConfig`]: vigil_core::config::ShardConfig
+fn shard_index(cfg: &Config) -> Result<u32, String> {
+    let host = std::env::var("HOSTNAME").ok();
+    let index = cfg.shard.resolve_index(host.as_deref())?;
+    if cfg.shard.count > 1 {
+        let mine = (0..cfg.streams.len())
+            .filter(|&i| cfg.shard.owns(index, i))
+            .count();
+        tracing::info!(
+            shard = index,
+            of = cfg.shard.count,
+            streams = mine,
+            configured = cfg.streams.len(),
+            "running this replica's share of the streams"
+        );
+    }
+    Ok(index)
+}
+
+/// Connects to the NATS backend of `[queue]`, with the URL in any error.
+pub(crate) async fn connect_queue(cfg: &Config) -> Result<vigil_queue::JobQueue, String> {
+    let url = cfg
+        .queue
+        .url
+        .clone()
+        .ok_or("queue.url is required when queue.backend = \"nats\"")?;
+    vigil_queue::JobQueue::connect(vigil_queue::NatsOptions {
+        url,
+        ack_wait: Duration::from_secs_f64(cfg.queue.ack_wait_s),
+        max_deliver: cfg.queue.max_deliver,
+        queue_size: cfg.jobs.queue_size,
+        retention: Duration::from_secs(cfg.jobs.retention_hours.saturating_mul(3600)),
+        connect_timeout: Duration::from_secs(5),
+        events_retention: Duration::from_secs_f64(cfg.queue.events_retention_hours * 3600.0),
+    })
+    .await
+    .map_err(|e| format!("queue.backend = \"nats\": {e}"))
+}
+
 /// The event outbox under `storage.dir`, with the configured webhooks.
 fn open_outbox(cfg: &Config, metrics: &Metrics) -> Result<Outbox, String> {
     let targets = cfg
@@ -212,20 +267,8 @@ fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
 /// Loads and warms the model, starts the engine, the configured streams and
 /// the job workers; then the daemon is ready.
 fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
-    let mut detector =
-        Detector::load(&DetectorOptions::from_config(&st.cfg.model)).map_err(|e| e.to_string())?;
-    detector
-        .warm_up()
-        .map_err(|e| format!("model warm-up failed: {e}"))?;
-    let device = detector.info().device.to_string();
+    let (engine, device) = start_engine(&st.cfg)?;
     let model = st.cfg.model.path.display().to_string();
-    let engine = Arc::new(Engine::start(
-        detector,
-        EngineConfig {
-            batch: st.cfg.batch.clone(),
-            ..EngineConfig::default()
-        },
-    ));
     let streams = Arc::new(
         Streams::new(
             Arc::clone(&engine),
@@ -236,13 +279,19 @@ fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
         // Drift and camera-health monitoring ([drift], [health]).
         .with_monitoring(streams::Monitoring::from_config(&st.cfg)),
     );
-    for s in &st.cfg.streams {
+    let shard = shard_index(&st.cfg)?;
+    for (i, s) in st.cfg.streams.iter().enumerate() {
+        if !st.cfg.shard.owns(shard, i) {
+            continue;
+        }
         if let Err(e) = streams.add(s.clone(), false) {
             tracing::error!(stream = %s.id, error = %e, "cannot start stream");
         }
     }
-    let workers = st.jobs.start_workers(Arc::clone(&engine));
-    *st.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
+    if let JobBackend::Local(jobs) = &st.jobs {
+        let workers = jobs.start_workers(Arc::clone(&engine));
+        *st.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
+    }
     tracing::info!(device = %device, model = %model, "ready");
     let _ = st.ready.set(Ready {
         engine,
@@ -251,6 +300,25 @@ fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
         model,
     });
     Ok(())
+}
+
+/// Loads and warms the model and starts the shared batched engine; returns
+/// it with the device inference actually runs on (`auto` resolved).
+pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, String), String> {
+    let mut detector =
+        Detector::load(&DetectorOptions::from_config(&cfg.model)).map_err(|e| e.to_string())?;
+    detector
+        .warm_up()
+        .map_err(|e| format!("model warm-up failed: {e}"))?;
+    let device = detector.info().device.to_string();
+    let engine = Arc::new(Engine::start(
+        detector,
+        EngineConfig {
+            batch: cfg.batch.clone(),
+            ..EngineConfig::default()
+        },
+    ));
+    Ok((engine, device))
 }
 
 /// Once a second: stream rates and frame counters; once a minute: the job
@@ -264,10 +332,21 @@ async fn housekeeping(st: SharedState) {
         if let Some(r) = st.ready.get() {
             r.streams.sample();
         }
+        if let JobBackend::Nats(queue) = &st.jobs {
+            // The shared queue's own bookkeeping; finished jobs are counted
+            // by the workers that finish them, not here.
+            if let Ok(c) = queue.counts().await {
+                st.metrics.set_job_count("queued", c.waiting);
+                st.metrics.set_job_count("running", c.in_progress);
+            }
+        }
         if tokio::time::Instant::now() >= next_sweep {
             next_sweep += SWEEP_EVERY;
-            let jobs = Arc::clone(&st.jobs);
-            let _ = tokio::task::spawn_blocking(move || jobs.sweep()).await;
+            // NATS expires records and files itself (bucket max_age).
+            if let JobBackend::Local(jobs) = &st.jobs {
+                let jobs = Arc::clone(jobs);
+                let _ = tokio::task::spawn_blocking(move || jobs.sweep()).await;
+            }
             if st.cfg.events.snapshots {
                 let store = snapshot_store(&st.cfg);
                 let _ =
@@ -281,7 +360,9 @@ async fn housekeeping(st: SharedState) {
 /// Stops streams (in-flight frames drain), puts running jobs back in the
 /// queue (their state is in SQLite), and waits a bounded time for workers.
 fn stop_components(st: &AppState) {
-    st.jobs.shutdown();
+    if let JobBackend::Local(jobs) = &st.jobs {
+        jobs.shutdown();
+    }
     if let Some(r) = st.ready.get() {
         r.streams.shutdown(STREAM_DRAIN);
     }

@@ -274,6 +274,13 @@ impl Metrics {
     }
 
     /// The text exposition format.
+    /// `vigil_jobs{status}`; counts beyond i64 are clamped.
+    pub fn set_job_count(&self, status: &str, n: u64) {
+        self.jobs
+            .with_label_values(&[status])
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;

@@ -19,10 +19,18 @@ pub struct Ready {
     pub model: String,
 }
 
+/// Where uploaded-video jobs go (`[queue] backend`).
+pub enum JobBackend {
+    /// SQLite + local disk; this daemon's own workers run them.
+    Local(Arc<Jobs>),
+    /// NATS JetStream; `vigil worker` processes run them.
+    Nats(vigil_queue::JobQueue),
+}
+
 pub struct AppState {
     pub cfg: Config,
     pub metrics: Arc<Metrics>,
-    pub jobs: Arc<Jobs>,
+    pub jobs: JobBackend,
     /// Durable event store and webhook delivery state (`/v1/events`).
     pub outbox: vigil_events::Outbox,
     pub ready: OnceLock<Ready>,

@@ -35,6 +35,8 @@ enum Command {
     Track(cmd::track::TrackArgs),
     /// The daemon: camera streams, video jobs, HTTP API and metrics.
     Serve(cmd::serve::ServeArgs),
+    /// A job worker for the NATS JetStream backend ([queue] backend = "nats").
+    Worker(cmd::worker::WorkerArgs),
     /// Model tooling.
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
             .and_then(|cfg| cmd::track::run(a, &cfg.tracker))
             .map(|()| ExitCode::SUCCESS),
         Command::Serve(a) => cmd::serve::run(&cli.global, a),
+        Command::Worker(a) => cmd::worker::run(&cli.global, a),
         Command::Model(c) => cmd::model::run(c).map(|()| ExitCode::SUCCESS),
         Command::Config(c) => cmd::config::run(c),
     };

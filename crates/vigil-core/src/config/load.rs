@@ -25,6 +25,7 @@ pub enum ConfigError {
 /// tables (`[[streams]]`, `[[webhooks]]`) have no single key to address.
 const SECTIONS: &[&str] = &[
     "model", "batch", "tracker", "queue", "server", "storage", "jobs", "events", "drift", "health",
+    "shard",
 ];
 
 impl Config {

@@ -12,6 +12,7 @@ mod load;
 mod model;
 mod queue;
 mod server;
+mod shard; // [shard]: stream nodes sharing one camera list
 mod storage;
 mod streams;
 mod tracker;
@@ -26,6 +27,7 @@ pub use load::ConfigError;
 pub use model::{Device, ModelConfig};
 pub use queue::{QueueBackend, QueueConfig};
 pub use server::ServerConfig;
+pub use shard::ShardConfig;
 pub use storage::StorageConfig;
 pub use streams::{is_network_url, StreamConfig, StreamTransport};
 pub use tracker::TrackerConfig;
@@ -50,6 +52,7 @@ pub struct Config {
     pub mqtt: Vec<MqttConfig>,
     pub drift: DriftConfig,
     pub health: HealthConfig,
+    pub shard: ShardConfig,
 }
 
 /// A config value that parsed but makes no sense; names the key and the reason.
@@ -98,6 +101,7 @@ impl Config {
         errs.extend(self.events.validate());
         errs.extend(self.drift.validate());
         errs.extend(self.health.validate());
+        errs.extend(self.shard.validate());
         for (i, m) in self.mqtt.iter().enumerate() {
             errs.extend(m.validate(&format!("mqtt[{i}]")));
         }

@@ -5,6 +5,7 @@
 //! `video.mp4` and `detections.jsonl` (written under temporary names and
 //! moved into place only when complete).
 
+mod process;
 mod sink;
 pub mod store;
 
@@ -17,17 +18,11 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender};
 use vigil_core::config::{JobsConfig, TrackerConfig};
-use vigil_pipeline::{Engine, SkipPolicy, StreamOptions, VideoFrameSource};
-use vigil_video::{SourceOptions, VideoError, VideoSource, VideoWriter};
+use vigil_pipeline::Engine;
 
 use crate::metrics::{Metrics, JOB_STATES};
-use sink::JobSink;
+pub use process::{process_video, JobContext, JobControl, Outcome, DETECTIONS_FILE, VIDEO_FILE};
 pub use store::{JobParams, JobRow, Store};
-use vigil_pipeline::PartialFile;
-
-/// How often a running job's progress is written to the database (the API
-/// reads live progress from memory; the database only needs it for restarts).
-const PROGRESS_PERSIST: Duration = Duration::from_millis(500);
 
 /// Suggested wait when the queue is full; roughly one short job.
 pub const RETRY_AFTER_S: u64 = 5;
@@ -237,105 +232,66 @@ impl Jobs {
         if row.status != "queued" {
             return Ok(());
         }
-        let dir = self.job_dir(id);
-        let fail = |msg: String| {
-            tracing::warn!(error = %msg, "job failed");
-            self.store.finish(id, false, 0, None, Some(&msg))
-        };
         self.store.set_running(id, None)?;
         self.refresh_gauge();
-        // Open the input before creating outputs: a bad upload fails with
-        // a clear message and leaves nothing behind.
-        let input = dir.join("input");
-        let source = match VideoSource::open(&input.to_string_lossy(), &SourceOptions::default()) {
-            Ok(s) => s,
-            Err(VideoError::NotReadable { reason, .. }) => {
-                return fail(format!("the upload is not a readable video: {reason}"));
+        let cx = JobContext {
+            engine,
+            tracker: &self.tracker,
+            metrics: &self.metrics,
+        };
+        let dir = self.job_dir(id);
+        let mut ctl = LocalControl { jobs: self, id };
+        let outcome = process_video(&cx, id, &dir.join("input"), &dir, &row.params, &mut ctl);
+        let frames = lock(&self.running)
+            .remove(id)
+            .map_or(0, |r| r.done.load(Ordering::Relaxed));
+        match outcome {
+            // Only a shutdown stops a local job: it runs again next start.
+            Outcome::Stopped => {
+                tracing::info!(
+                    frames_done = frames,
+                    "job interrupted by shutdown; re-queued"
+                );
+                self.store.requeue(id)
             }
-            Err(VideoError::NotFound { .. }) => {
-                return fail("the uploaded file is missing from storage".into());
+            Outcome::Failed(msg) => {
+                tracing::warn!(error = %msg, "job failed");
+                self.store.finish(id, false, 0, None, Some(&msg))
             }
-            Err(e) => return fail(e.to_string()),
-        };
-        let info = source.info().clone();
-        self.store.set_running(id, info.frame_count)?;
-        let writer =
-            match VideoWriter::create(&dir.join("video.mp4"), info.width, info.height, info.fps) {
-                Ok(w) => w,
-                Err(e) => return fail(format!("cannot create the annotated video: {e}")),
-            };
-        let jsonl = match PartialFile::create(&dir.join("detections.jsonl")) {
-            Ok(f) => f,
-            Err(e) => return fail(format!("cannot create detections.jsonl: {e}")),
-        };
-        let tracker = if row.params.track {
-            match vigil_pipeline::tracker(&self.tracker, info.fps) {
-                Ok(t) => Some(t),
-                Err(e) => return fail(format!("tracker: {e}")),
-            }
-        } else {
-            None
-        };
-        let done = Arc::new(AtomicU64::new(0));
-        let sink = JobSink::new(
-            writer,
-            jsonl,
-            Arc::clone(&done),
-            row.params.conf,
-            Arc::clone(&self.metrics),
-        );
-        let mut opts = StreamOptions::new(format!("job-{id}"));
-        opts.skip = match (row.params.every, row.params.fps) {
-            (Some(n), _) => SkipPolicy::Every(n),
-            (None, Some(f)) => SkipPolicy::Fps(f),
-            (None, None) => SkipPolicy::Every(1),
-        };
-        tracing::info!(
-            frames = ?info.frame_count,
-            width = info.width,
-            height = info.height,
-            fps = info.fps,
-            "job started"
-        );
-        // A file source is not live, so its ring blocks instead of dropping:
-        // every frame of the upload is processed or deliberately skipped.
-        let handle = engine.add_stream(
-            Box::new(VideoFrameSource::new(source)),
-            Box::new(sink),
-            tracker,
-            opts,
-        );
-        lock(&self.running).insert(
-            id.to_string(),
-            Running {
-                stop: handle.stop_flag(),
-                done: Arc::clone(&done),
-            },
-        );
-        if self.shutting_down.load(Ordering::SeqCst) {
-            handle.stop();
-        }
-        while !handle.is_finished() {
-            std::thread::sleep(PROGRESS_PERSIST);
-            let _ = self.store.set_progress(id, done.load(Ordering::Relaxed));
-        }
-        let summary = handle.join();
-        lock(&self.running).remove(id);
-        let frames = done.load(Ordering::Relaxed);
-        if summary.stopped && self.shutting_down.load(Ordering::SeqCst) {
-            tracing::info!(
-                frames_done = frames,
-                "job interrupted by shutdown; re-queued"
-            );
-            return self.store.requeue(id);
-        }
-        match summary.error {
-            Some(e) => fail(e),
-            None => {
-                tracing::info!(frames, processed = summary.processed, "job succeeded");
+            Outcome::Succeeded { frames } => {
+                tracing::info!(frames, "job succeeded");
                 self.store.finish(id, true, frames, Some(frames), None)
             }
         }
+    }
+}
+
+/// Local jobs keep their state in SQLite; live progress is read from memory.
+struct LocalControl<'a> {
+    jobs: &'a Jobs,
+    id: &'a str,
+}
+
+impl JobControl for LocalControl<'_> {
+    fn started(&mut self, total: Option<u64>, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
+        if let Err(e) = self.jobs.store.set_running(self.id, total) {
+            tracing::warn!(error = %e, "cannot record the job's frame count");
+        }
+        lock(&self.jobs.running).insert(
+            self.id.to_string(),
+            Running {
+                stop: Arc::clone(&stop),
+                done,
+            },
+        );
+        if self.jobs.shutting_down.load(Ordering::SeqCst) {
+            stop.store(true, Ordering::SeqCst);
+        }
+    }
+
+    fn progress(&mut self, done: u64) -> bool {
+        let _ = self.jobs.store.set_progress(self.id, done);
+        true
     }
 }
 

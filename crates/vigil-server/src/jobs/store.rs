@@ -9,16 +9,8 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 
-/// What a job was asked to do (the upload's query string).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct JobParams {
-    pub every: Option<u32>,
-    pub fps: Option<f64>,
-    pub conf: Option<f32>,
-    pub track: bool,
-}
+pub use vigil_core::JobParams;
 
 /// A job's stored row.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,6 +24,8 @@ pub struct EventOutputs {
     pub snapshots: Option<SnapshotStore>,
     pub snapshot_quality: u8,
     pub mqtt: Vec<MqttSink>,
+    /// `vigil.events.<stream>.<type>` on NATS (`queue.publish_events`).
+    pub nats: Option<vigil_queue::EventPublisher>,
 }
 
 impl EventOutputs {
@@ -35,6 +37,16 @@ impl EventOutputs {
             Ok(()) => {
                 for m in &self.mqtt {
                     m.publish(events);
+                }
+                if let Some(n) = &self.nats {
+                    for e in events {
+                        match serde_json::to_vec(e) {
+                            Ok(body) => n.publish(&e.stream.0, e.kind.as_str(), body),
+                            Err(err) => {
+                                tracing::warn!(error = %err, "cannot encode event for NATS")
+                            }
+                        }
+                    }
                 }
                 true
             }

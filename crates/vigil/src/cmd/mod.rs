@@ -4,3 +4,4 @@ pub mod detect;
 pub mod model;
 pub mod serve;
 pub mod track;
+pub mod worker;

@@ -1,5 +1,6 @@
 //! `vigil serve`: the daemon (streams, jobs, HTTP API, metrics).
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -17,6 +18,20 @@ const DEFAULT_CONFIG: &str = "configs/vigil.toml";
 pub struct ServeArgs {}
 
 pub fn run(g: &GlobalArgs, _a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    run_until_signal(g, vigil_server::run)
+}
+
+/// Loads the config (the default one when `--config` is absent and it
+/// exists), then runs `daemon` on a multi-threaded runtime until SIGTERM or
+/// SIGINT. Shared by `vigil serve` and `vigil worker`.
+pub fn run_until_signal<F, Fut>(g: &GlobalArgs, daemon: F) -> anyhow::Result<ExitCode>
+where
+    F: FnOnce(
+        vigil_core::config::Config,
+        std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
     let mut g = g.clone();
     if g.config.is_none() {
         let p = PathBuf::from(DEFAULT_CONFIG);
@@ -33,7 +48,7 @@ pub fn run(g: &GlobalArgs, _a: &ServeArgs) -> anyhow::Result<ExitCode> {
         .thread_name("vigil-http")
         .build()
         .context("cannot start the async runtime")?;
-    let result = rt.block_on(vigil_server::run(cfg, shutdown_signal()));
+    let result = rt.block_on(daemon(cfg, Box::pin(shutdown_signal())));
     // Blocking tasks still sitting in a camera read must not hold up exit.
     rt.shutdown_timeout(Duration::from_secs(1));
     result.map_err(anyhow::Error::msg)?;

@@ -1,0 +1,311 @@
+//! Scale-out over a real nats-server (JetStream): one `vigil serve` API node
+//! and `vigil worker` processes, all the real binary with the real model.
+//! Every wait is bounded.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{free_port, http, ChildGuard, HttpResponse};
+use vigil_queue::testing::NatsServer;
+
+/// Frames in the test clip, and the `every` the jobs use.
+const CLIP_FRAMES: usize = 40;
+const EVERY: usize = 2;
+
+/// One vigil process (`serve` or `worker`) with its own port, storage and log.
+struct Node {
+    guard: ChildGuard,
+    addr: String,
+    log: PathBuf,
+}
+
+impl Node {
+    fn start(dir: &Path, name: &str, command: &str, nats: &str) -> Node {
+        let port = free_port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.join(format!("{name}.toml"));
+        // ack_wait_s is short so a killed worker's job moves on quickly; the
+        // workers report progress every second, well inside it.
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"{addr}\"\n\n[storage]\ndir = \"{}\"\n\n\
+                 [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n\
+                 [jobs]\nqueue_size = 32\n\n\
+                 [queue]\nbackend = \"nats\"\nurl = \"{nats}\"\nack_wait_s = 4\n",
+                dir.join(format!("{name}-store")).display()
+            ),
+        )
+        .expect("write config");
+        let log = dir.join(format!("{name}.log"));
+        let child = support::vigil()
+            .env("RUST_LOG", "info")
+            .args([command, "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn vigil");
+        Node {
+            guard: ChildGuard(Some(child)),
+            addr,
+            log,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn req(&self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
+        http(&self.addr, method, path, &[], body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", self.log()))
+    }
+
+    fn wait_ready(&mut self) {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(90) {
+            if let Some(c) = self.guard.0.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("vigil exited early ({status}):\n{}", self.log());
+                }
+            }
+            if let Ok(r) = http(&self.addr, "GET", "/readyz", &[], b"") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("not ready within 90 s:\n{}", self.log());
+    }
+
+    /// Job ids this node logged as succeeded.
+    fn succeeded(&self) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("job succeeded"))
+            .filter_map(|l| {
+                let rest = &l[l.find("job=")? + 4..];
+                Some(
+                    rest.split(|c: char| !c.is_ascii_alphanumeric())
+                        .next()?
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A short clip cut from the sample video (a real H.264 MP4).
+fn clip(dir: &Path) -> Vec<u8> {
+    let out = dir.join("clip.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(support::data("video/vtest.avi"))
+        .args([
+            "-frames:v",
+            &CLIP_FRAMES.to_string(),
+            "-vf",
+            "scale=384:288",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg failed");
+    std::fs::read(&out).expect("read clip")
+}
+
+fn submit(api: &Node, body: &[u8]) -> String {
+    let r = api.req("POST", &format!("/v1/jobs?every={EVERY}"), body);
+    assert_eq!(r.status, 202, "{}", r.text());
+    r.json()["id"].as_str().expect("id").to_string()
+}
+
+fn job(api: &Node, id: &str) -> Value {
+    let r = api.req("GET", &format!("/v1/jobs/{id}"), b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+#[test]
+fn two_workers_ten_jobs_one_killed_nothing_lost_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let video = clip(dir.path());
+    let mut api = Node::start(dir.path(), "api", "serve", &nats.url);
+    let mut a = Node::start(dir.path(), "worker-a", "worker", &nats.url);
+    let mut b = Node::start(dir.path(), "worker-b", "worker", &nats.url);
+    api.wait_ready();
+    a.wait_ready();
+    b.wait_ready();
+    // Workers expose metrics like the daemon.
+    let m = a.req("GET", "/metrics", b"");
+    assert_eq!(m.status, 200);
+    assert!(m.text().contains("vigil_jobs"), "{}", m.text());
+
+    let ids: Vec<String> = (0..10).map(|_| submit(&api, &video)).collect();
+
+    // Kill worker A (SIGKILL: no goodbye) while it holds a job mid-way.
+    let a_pid = format!("/{}", a.guard.pid());
+    let start = Instant::now();
+    let victim = loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "worker A never ran a job\nA:\n{}\nB:\n{}",
+            a.log(),
+            b.log()
+        );
+        let held = ids.iter().find(|id| {
+            let j = job(&api, id);
+            j["status"] == "running"
+                && j["worker"].as_str().is_some_and(|w| w.ends_with(&a_pid))
+                && j["frames_done"].as_u64().is_some_and(|f| f > 0)
+        });
+        if let Some(id) = held {
+            break id.clone();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    a.guard.kill();
+
+    // Every job completes; the API node answers for all of them although it
+    // processed none.
+    let start = Instant::now();
+    let finals: HashMap<String, Value> = loop {
+        let all: HashMap<String, Value> =
+            ids.iter().map(|id| (id.clone(), job(&api, id))).collect();
+        if all
+            .values()
+            .all(|j| j["status"] == "succeeded" || j["status"] == "failed")
+        {
+            break all;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(240),
+            "jobs not finished within 240 s: {all:?}\nB:\n{}",
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    for (id, j) in &finals {
+        assert_eq!(j["status"], "succeeded", "job {id}: {j}\nB:\n{}", b.log());
+        assert_eq!(j["progress"], 1.0);
+        assert_eq!(j["frames_done"], CLIP_FRAMES as u64, "{j}");
+        let d = api.req("GET", &format!("/v1/jobs/{id}/detections"), b"");
+        assert_eq!(d.status, 200, "{}", d.text());
+        let lines = d.text().lines().count();
+        assert_eq!(lines, CLIP_FRAMES / EVERY, "job {id}");
+        let v = api.req("GET", &format!("/v1/jobs/{id}/video"), b"");
+        assert_eq!(v.status, 200);
+        assert_eq!(v.header("content-type"), Some("video/mp4"));
+        assert_eq!(&v.body[4..8], b"ftyp", "job {id}: not an MP4");
+    }
+    // The killed worker's job was finished by B, in a later attempt.
+    let redone = &finals[&victim];
+    let b_pid = format!("/{}", b.guard.pid());
+    assert!(
+        redone["worker"]
+            .as_str()
+            .is_some_and(|w| w.ends_with(&b_pid)),
+        "{redone}"
+    );
+
+    // Nothing processed to completion twice: across both workers' logs,
+    // each job succeeded exactly once.
+    let mut done: Vec<String> = a.succeeded();
+    done.extend(b.succeeded());
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for id in &done {
+        *counts.entry(id.as_str()).or_default() += 1;
+    }
+    for id in &ids {
+        assert_eq!(
+            counts.get(id.as_str()),
+            Some(&1),
+            "job {id} succeeded {:?} times; {done:?}",
+            counts.get(id.as_str())
+        );
+    }
+    assert_eq!(done.len(), ids.len(), "{done:?}");
+    assert!(!a.succeeded().contains(&victim));
+}
+
+#[test]
+fn a_bad_upload_fails_with_a_reason_and_unknown_jobs_are_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let mut api = Node::start(dir.path(), "api", "serve", &nats.url);
+    let mut w = Node::start(dir.path(), "worker", "worker", &nats.url);
+    api.wait_ready();
+    w.wait_ready();
+    let id = submit(&api, b"this is not a video, just some text bytes");
+    let start = Instant::now();
+    let j = loop {
+        let j = job(&api, &id);
+        if j["status"] == "failed" || j["status"] == "succeeded" {
+            break j;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{j}\n{}",
+            w.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a readable video"),
+        "{j}"
+    );
+    let r = api.req("GET", &format!("/v1/jobs/{id}/video"), b"");
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(api.req("GET", "/v1/jobs/0123abcd", b"").status, 404);
+}
+
+#[test]
+fn a_worker_without_a_reachable_nats_says_so_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("nats://127.0.0.1:{}", free_port());
+    let mut w = Node::start(dir.path(), "worker", "worker", &url);
+    let child = w.guard.0.as_mut().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "worker hung on an unreachable NATS"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    let log = w.log();
+    assert!(log.contains(&url) && log.contains("queue.backend"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+
+    // The local backend has no workers to run: a clear error, too.
+    let cfg = dir.path().join("local.toml");
+    std::fs::write(&cfg, "[queue]\nbackend = \"local\"\n").unwrap();
+    let out = support::vigil()
+        .args(["worker", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("backend = \"nats\""), "{err}");
+}
