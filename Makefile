@@ -35,6 +35,7 @@ test: setup
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace
 	./scripts/check-ops.sh
+	./scripts/check-deploy.sh target/debug/vigil
 
 ## bench-setup: the Python reference pipeline's venv (onnxruntime, OpenCV, numpy from PyPI)
 bench-setup: setup

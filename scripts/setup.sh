@@ -3,6 +3,15 @@
 # model and the sample media. Everything comes from package registries (Debian,
 # PyPI, crates.io) and is checked against pinned sha256 sums, so a fresh clone on
 # a fresh Debian 12 machine ends up with exactly the files the tests expect.
+#
+# Opt-in switches (unset = what `make setup` and the tests need):
+#   VIGIL_SETUP_MINIMAL=1  only what building vigil needs: skip the test-only apt
+#                          packages (promtool, mosquitto, GStreamer RTSP, ...) and
+#                          the sample media. For image builds (docker/Dockerfile*).
+#   VIGIL_ORT_FLAVOR=gpu   also fetch ONNX Runtime's CUDA build (the onnxruntime-gpu
+#                          wheel) into third_party/onnxruntime-gpu/; the CPU library
+#                          in third_party/onnxruntime/ is fetched either way (the
+#                          tests and `vigil model prepare` use it). Default: cpu.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +20,12 @@ cd "$root"
 ORT_VERSION=1.32.0
 ORT_WHEEL=onnxruntime-${ORT_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
 ORT_WHEEL_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d
+# onnxruntime-gpu has no 1.32.0 on PyPI; 1.31.1 is its newest release. It is built
+# for CUDA 13 and cuDNN 9 (libcudart.so.13, libcublas.so.13), which
+# docker/Dockerfile.cuda's runtime base provides. Only used with VIGIL_ORT_FLAVOR=gpu.
+ORT_GPU_VERSION=1.31.1
+ORT_GPU_WHEEL=onnxruntime_gpu-${ORT_GPU_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_GPU_WHEEL_SHA256=e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6
 MODEL_SHA256=e548ab3a406227202334bf5a6623c9814ac6286ff04e68aeb4dc2357732d1a4f
 VTEST_SHA256=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
 declare -A PHOTO_SHA256=(
@@ -28,7 +43,14 @@ APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg unzip pkg-config time
   nats-server
   # a real RTSP server for the RTSP tests (GStreamer, run with Debian's python3)
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
-  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+  # YAML parsing for scripts/check-deploy.sh (compose, Kubernetes manifests)
+  python3-yaml)
+# VIGIL_SETUP_MINIMAL=1: building vigil only (OpenCV headers and libraries, bindgen's
+# libclang, unzip for the wheel).
+APT_PACKAGES_MINIMAL=(libopencv-dev clang libclang-dev pkg-config unzip)
+VIGIL_SETUP_MINIMAL=${VIGIL_SETUP_MINIMAL:-0}
+VIGIL_ORT_FLAVOR=${VIGIL_ORT_FLAVOR:-cpu}
 
 say() { printf 'setup: %s\n' "$*" >&2; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -40,6 +62,21 @@ require_sum() { verify "$1" "$2" || die "checksum mismatch for $1 (expected $2, 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else die "need root to run: $*"; fi
 }
+
+case $VIGIL_ORT_FLAVOR in
+  cpu | gpu) ;;
+  *) die "VIGIL_ORT_FLAVOR must be cpu or gpu, got '$VIGIL_ORT_FLAVOR'" ;;
+esac
+case $VIGIL_SETUP_MINIMAL in
+  0 | '') minimal=false ;;
+  1) minimal=true ;;
+  *) die "VIGIL_SETUP_MINIMAL must be 1 or unset, got '$VIGIL_SETUP_MINIMAL'" ;;
+esac
+if $minimal; then
+  APT_PACKAGES=("${APT_PACKAGES_MINIMAL[@]}")
+  # Build images (rust:*-bookworm) may lack pip, which downloads the wheels.
+  python3 -m pip --version >/dev/null 2>&1 || APT_PACKAGES+=(python3-pip)
+fi
 
 # 1. System packages.
 missing=()
@@ -66,6 +103,30 @@ if [ ! -f "$ort_lib" ]; then
 fi
 ln -sfn "libonnxruntime.so.$ORT_VERSION" "$ort_dir/libonnxruntime.so"
 
+# 2b. VIGIL_ORT_FLAVOR=gpu: ONNX Runtime's CUDA build, in its own directory so the
+# CPU library the tests use stays as it is. The CUDA provider is loaded at run
+# time from the directory of libonnxruntime.so, so the three files stay together.
+if [ "$VIGIL_ORT_FLAVOR" = gpu ]; then
+  gpu_dir=third_party/onnxruntime-gpu
+  gpu_libs=("libonnxruntime.so.$ORT_GPU_VERSION" libonnxruntime_providers_shared.so libonnxruntime_providers_cuda.so)
+  gpu_missing=false
+  for l in "${gpu_libs[@]}"; do [ -f "$gpu_dir/$l" ] || gpu_missing=true; done
+  if $gpu_missing; then
+    say "fetching onnxruntime-gpu $ORT_GPU_VERSION from PyPI (about 250 MB)"
+    tmpg=$(mktemp -d); trap 'rm -rf "${tmp:-}" "$tmpg"' EXIT
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
+      --platform manylinux_2_28_x86_64 "onnxruntime-gpu==$ORT_GPU_VERSION" -d "$tmpg" >&2
+    require_sum "$tmpg/$ORT_GPU_WHEEL" "$ORT_GPU_WHEEL_SHA256"
+    for l in "${gpu_libs[@]}"; do
+      unzip -q -o -j "$tmpg/$ORT_GPU_WHEEL" "onnxruntime/capi/$l" -d "$tmpg/lib"
+    done
+    # Move into place only once all three are out, so an interrupted run is redone.
+    mkdir -p "$gpu_dir"
+    for l in "${gpu_libs[@]}"; do mv -f "$tmpg/lib/$l" "$gpu_dir/$l"; done
+  fi
+  ln -sfn "libonnxruntime.so.$ORT_GPU_VERSION" "$gpu_dir/libonnxruntime.so"
+fi
+
 # 3. The default model (YOLOv12n, COCO-80) from the easy-yolo crate on crates.io.
 model=models/yolov12n.onnx
 mkdir -p models
@@ -84,7 +145,12 @@ if ! verify "$model" "$MODEL_SHA256"; then
   require_sum "$model" "$MODEL_SHA256"
 fi
 
-# 4. Sample media from Debian packages (the same files as ../shared/data).
+# 4. Sample media from Debian packages (the same files as ../shared/data); tests
+# and the default config only, so VIGIL_SETUP_MINIMAL=1 skips it.
+if $minimal; then
+  say "ok (minimal): $ort_lib, $model${gpu_dir:+, $gpu_dir/}"
+  exit 0
+fi
 debcache=$(mktemp -d)
 fetch_deb_file() { # package path-inside dest sha256
   local pkg=$1 inner=$2 dest=$3 sum=$4 tmpd
@@ -105,4 +171,4 @@ for name in "${!PHOTO_SHA256[@]}"; do
 done
 
 rm -rf "$debcache"
-say "ok: $ort_lib, $model, data/"
+say "ok: $ort_lib, $model, data/${gpu_dir:+, $gpu_dir/}"

@@ -262,3 +262,193 @@ fn live_scrape_is_valid_complete_and_consistent() {
     );
     assert_eq!(count("camera anomaly", &[("stream", "plaza")]), 0, "{text}");
 }
+
+/// Runs ffmpeg with `args` (quiet, overwrite), failing the test if it fails.
+fn ffmpeg(args: &[&str]) {
+    let ok = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg (installed by make setup)")
+        .success();
+    assert!(ok, "ffmpeg {args:?} failed");
+}
+
+/// Drift end to end through the daemon, on clips made to trigger it (and one
+/// made not to), with 6-second windows instead of 10 minutes:
+/// - `steady`: 6 s of the sample clip, looped. Every window holds exactly
+///   one loop, so the scene is statistically stationary → no drift.
+/// - `shift`: 6 s of the sample clip (people, cars: the learned baseline),
+///   then 12 s of a photo of horses → `drift.detected` once the window moves
+///   onto the horses.
+/// - `saved`: the horses only, against a baseline saved beforehand with
+///   `vigil baseline save` from the steady clip → drift from the first
+///   window on, and (the photo never changes) a `frozen` camera anomaly.
+#[test]
+fn drift_fires_on_a_changed_scene_and_a_saved_baseline_not_on_a_steady_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let p = |name: &str| dir.join(name).display().to_string();
+    let vtest = support::data("video/vtest.avi").display().to_string();
+    let horses = support::data("photos/horses.jpg").display().to_string();
+    let x264 = ["-c:v", "libx264", "-pix_fmt", "yuv420p"];
+    ffmpeg(
+        &[
+            &["-i", vtest.as_str(), "-t", "6"][..],
+            &x264,
+            &[&p("steady.mp4")],
+        ]
+        .concat(),
+    );
+    ffmpeg(
+        &[
+            &[
+                "-loop",
+                "1",
+                "-framerate",
+                "10",
+                "-i",
+                horses.as_str(),
+                "-t",
+                "12",
+            ][..],
+            &["-vf", "scale=768:576,setsar=1"],
+            &x264,
+            &[&p("horses.mp4")],
+        ]
+        .concat(),
+    );
+    ffmpeg(
+        &[
+            &[
+                "-i",
+                p("steady.mp4").as_str(),
+                "-i",
+                p("horses.mp4").as_str(),
+            ][..],
+            &[
+                "-filter_complex",
+                "[0:v]setsar=1[a];[1:v]setsar=1[b];[a][b]concat=n=2:v=1[v]",
+                "-map",
+                "[v]",
+            ],
+            &x264,
+            &[&p("shift.mp4")],
+        ]
+        .concat(),
+    );
+
+    let addr = format!("127.0.0.1:{}", free_port());
+    let store = dir.join("store");
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\n\n\
+         [drift]\nwindow_minutes = 0.1\nmin_detections = 30\n\n\
+         [health]\nsustain_s = 2.0\n\n\
+         [[streams]]\nid = \"steady\"\nurl = \"{}\"\nloop = true\nevery = 2\n\n\
+         [[streams]]\nid = \"shift\"\nurl = \"{}\"\nevery = 2\n\n\
+         [[streams]]\nid = \"saved\"\nurl = \"{}\"\nloop = true\nevery = 2\n",
+        store.display(),
+        p("steady.mp4"),
+        p("shift.mp4"),
+        p("horses.mp4"),
+    );
+    // The baseline CLI reads the same config, so it writes where the daemon
+    // looks: storage.dir/baselines/saved.json.
+    let cfg_path = dir.join("drift.toml");
+    std::fs::write(&cfg_path, &config).expect("config");
+    let out = support::vigil()
+        .args([
+            "baseline",
+            "save",
+            p("steady.mp4").as_str(),
+            "--stream",
+            "saved",
+            "--every",
+            "2",
+            "--config",
+        ])
+        .arg(&cfg_path)
+        .output()
+        .expect("vigil baseline save");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let saved = store.join("baselines/saved.json");
+    assert!(stderr.contains(&saved.display().to_string()), "{stderr}");
+    let baseline: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("baseline written"))
+            .expect("JSON");
+    assert!(baseline["detections"].as_u64().unwrap() >= 30, "{baseline}");
+    assert!(
+        baseline["classes"]["0"].as_u64().unwrap() > 0,
+        "people in the sample clip: {baseline}"
+    );
+
+    let mut d = support::Node::start(dir, "daemon", "serve", &addr, &config);
+    d.wait_ready();
+    let drifted = |events: &serde_json::Value, stream: &str| {
+        events
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|e| e["type"] == "drift.detected" && e["stream"] == stream)
+    };
+    let start = Instant::now();
+    let events = loop {
+        let events = d.get_json("/v1/events?limit=1000");
+        if drifted(&events, "shift") && drifted(&events, "saved") {
+            break events;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "no drift.detected for shift and saved within 90 s: {events}\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    // The steady stream has had at least two windows past its baseline by
+    // now (shift's drift needs 6 s of baseline and 2+ s of horses).
+    let scrape = d.req("GET", "/metrics", b"").text();
+    for feature in ["class", "confidence"] {
+        let psi = series(
+            &scrape,
+            &format!("vigil_drift_psi{{feature=\"{feature}\",stream=\"steady\"}}"),
+        )
+        .unwrap_or_else(|| panic!("no {feature} PSI for the steady stream:\n{scrape}"));
+        assert!(psi < 0.2, "steady {feature} PSI {psi}");
+        let shifted = series(
+            &scrape,
+            &format!("vigil_drift_psi{{feature=\"{feature}\",stream=\"saved\"}}"),
+        );
+        assert!(
+            shifted.is_some(),
+            "no {feature} PSI for the saved-baseline stream"
+        );
+    }
+    assert!(
+        !drifted(&events, "steady"),
+        "steady stream raised drift: {events}"
+    );
+    let drift = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "drift.detected" && e["stream"] == "shift")
+        .unwrap();
+    assert!(drift["psi"].as_f64().unwrap() > 0.2, "{drift}");
+    // The horses never move: a frozen camera, too.
+    let start = Instant::now();
+    loop {
+        let events = d.get_json("/v1/events?limit=1000");
+        let frozen = events.as_array().unwrap().iter().any(|e| {
+            e["type"] == "camera.anomaly" && e["stream"] == "saved" && e["anomaly"] == "frozen"
+        });
+        if frozen {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no frozen anomaly: {events}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}

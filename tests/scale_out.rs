@@ -5,101 +5,46 @@
 mod support;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{free_port, http, ChildGuard, HttpResponse};
+use support::{free_port, Node};
 use vigil_queue::testing::NatsServer;
 
 /// Frames in the test clip, and the `every` the jobs use.
 const CLIP_FRAMES: usize = 40;
 const EVERY: usize = 2;
 
-/// One vigil process (`serve` or `worker`) with its own port, storage and log.
-struct Node {
-    guard: ChildGuard,
-    addr: String,
-    log: PathBuf,
+/// A `serve` or `worker` node on the shared NATS, with its own port and
+/// storage. ack_wait_s is short so a killed worker's job moves on quickly;
+/// the workers report progress every second, well inside it.
+fn node(dir: &Path, name: &str, command: &str, nats: &str) -> Node {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n\n[storage]\ndir = \"{}\"\n\n\
+         [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n\
+         [jobs]\nqueue_size = 32\n\n\
+         [queue]\nbackend = \"nats\"\nurl = \"{nats}\"\nack_wait_s = 4\n",
+        dir.join(format!("{name}-store")).display()
+    );
+    Node::start(dir, name, command, &addr, &config)
 }
 
-impl Node {
-    fn start(dir: &Path, name: &str, command: &str, nats: &str) -> Node {
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = dir.join(format!("{name}.toml"));
-        // ack_wait_s is short so a killed worker's job moves on quickly; the
-        // workers report progress every second, well inside it.
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = \"{addr}\"\n\n[storage]\ndir = \"{}\"\n\n\
-                 [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n\
-                 [jobs]\nqueue_size = 32\n\n\
-                 [queue]\nbackend = \"nats\"\nurl = \"{nats}\"\nack_wait_s = 4\n",
-                dir.join(format!("{name}-store")).display()
-            ),
-        )
-        .expect("write config");
-        let log = dir.join(format!("{name}.log"));
-        let child = support::vigil()
-            .env("RUST_LOG", "info")
-            .args([command, "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn vigil");
-        Node {
-            guard: ChildGuard(Some(child)),
-            addr,
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn req(&self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
-        http(&self.addr, method, path, &[], body)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", self.log()))
-    }
-
-    fn wait_ready(&mut self) {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(90) {
-            if let Some(c) = self.guard.0.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("vigil exited early ({status}):\n{}", self.log());
-                }
-            }
-            if let Ok(r) = http(&self.addr, "GET", "/readyz", &[], b"") {
-                if r.status == 200 {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("not ready within 90 s:\n{}", self.log());
-    }
-
-    /// Job ids this node logged as succeeded.
-    fn succeeded(&self) -> Vec<String> {
-        self.log()
-            .lines()
-            .filter(|l| l.contains("job succeeded"))
-            .filter_map(|l| {
-                let rest = &l[l.find("job=")? + 4..];
-                Some(
-                    rest.split(|c: char| !c.is_ascii_alphanumeric())
-                        .next()?
-                        .to_string(),
-                )
-            })
-            .collect()
-    }
+/// Job ids a node logged as succeeded.
+fn succeeded(n: &Node) -> Vec<String> {
+    n.log()
+        .lines()
+        .filter(|l| l.contains("job succeeded"))
+        .filter_map(|l| {
+            let rest = &l[l.find("job=")? + 4..];
+            Some(
+                rest.split(|c: char| !c.is_ascii_alphanumeric())
+                    .next()?
+                    .to_string(),
+            )
+        })
+        .collect()
 }
 
 /// A short clip cut from the sample video (a real H.264 MP4).
@@ -132,9 +77,7 @@ fn submit(api: &Node, body: &[u8]) -> String {
 }
 
 fn job(api: &Node, id: &str) -> Value {
-    let r = api.req("GET", &format!("/v1/jobs/{id}"), b"");
-    assert_eq!(r.status, 200, "{}", r.text());
-    r.json()
+    api.get_json(&format!("/v1/jobs/{id}"))
 }
 
 #[test]
@@ -142,9 +85,9 @@ fn two_workers_ten_jobs_one_killed_nothing_lost_nothing_twice() {
     let dir = tempfile::tempdir().unwrap();
     let nats = NatsServer::start();
     let video = clip(dir.path());
-    let mut api = Node::start(dir.path(), "api", "serve", &nats.url);
-    let mut a = Node::start(dir.path(), "worker-a", "worker", &nats.url);
-    let mut b = Node::start(dir.path(), "worker-b", "worker", &nats.url);
+    let mut api = node(dir.path(), "api", "serve", &nats.url);
+    let mut a = node(dir.path(), "worker-a", "worker", &nats.url);
+    let mut b = node(dir.path(), "worker-b", "worker", &nats.url);
     api.wait_ready();
     a.wait_ready();
     b.wait_ready();
@@ -222,8 +165,8 @@ fn two_workers_ten_jobs_one_killed_nothing_lost_nothing_twice() {
 
     // Nothing processed to completion twice: across both workers' logs,
     // each job succeeded exactly once.
-    let mut done: Vec<String> = a.succeeded();
-    done.extend(b.succeeded());
+    let mut done: Vec<String> = succeeded(&a);
+    done.extend(succeeded(&b));
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for id in &done {
         *counts.entry(id.as_str()).or_default() += 1;
@@ -237,15 +180,15 @@ fn two_workers_ten_jobs_one_killed_nothing_lost_nothing_twice() {
         );
     }
     assert_eq!(done.len(), ids.len(), "{done:?}");
-    assert!(!a.succeeded().contains(&victim));
+    assert!(!succeeded(&a).contains(&victim));
 }
 
 #[test]
 fn a_bad_upload_fails_with_a_reason_and_unknown_jobs_are_404() {
     let dir = tempfile::tempdir().unwrap();
     let nats = NatsServer::start();
-    let mut api = Node::start(dir.path(), "api", "serve", &nats.url);
-    let mut w = Node::start(dir.path(), "worker", "worker", &nats.url);
+    let mut api = node(dir.path(), "api", "serve", &nats.url);
+    let mut w = node(dir.path(), "worker", "worker", &nats.url);
     api.wait_ready();
     w.wait_ready();
     let id = submit(&api, b"this is not a video, just some text bytes");
@@ -279,7 +222,7 @@ fn a_bad_upload_fails_with_a_reason_and_unknown_jobs_are_404() {
 fn a_worker_without_a_reachable_nats_says_so_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("nats://127.0.0.1:{}", free_port());
-    let mut w = Node::start(dir.path(), "worker", "worker", &url);
+    let mut w = node(dir.path(), "worker", "worker", &url);
     let child = w.guard.0.as_mut().unwrap();
     let start = Instant::now();
     let status = loop {
@@ -308,4 +251,72 @@ fn a_worker_without_a_reachable_nats_says_so_and_exits() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("backend = \"nats\""), "{err}");
+}
+
+#[test]
+fn a_stream_node_runs_only_its_share_of_the_cameras() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let vtest = support::data("video/vtest.avi");
+    let mut config = format!(
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\nintra_threads = 1\n\
+         [shard]\ncount = 3\n",
+        dir.path().join("store").display()
+    );
+    for id in ["a", "b", "c", "d", "e"] {
+        config.push_str(&format!(
+            "\n[[streams]]\nid = \"{id}\"\nurl = \"{}\"\nloop = true\nfps = 1.0\n",
+            vtest.display()
+        ));
+    }
+    // A StatefulSet pod's hostname carries its ordinal: replica 1 of 3 runs
+    // the streams at positions 1 and 4.
+    let mut n = Node::start_env(
+        dir.path(),
+        "streams",
+        "serve",
+        &addr,
+        &config,
+        &[("HOSTNAME", "vigil-streams-1")],
+    );
+    n.wait_ready();
+    let streams = n.get_json("/v1/streams");
+    let mut ids: Vec<&str> = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["b", "e"], "{streams}");
+
+    // A hostname without an ordinal is refused, not silently run as replica 0.
+    let addr2 = format!("127.0.0.1:{}", free_port());
+    let bad = config.replace(&addr, &addr2);
+    let mut m = Node::start_env(
+        dir.path(),
+        "unsharded",
+        "serve",
+        &addr2,
+        &bad,
+        &[("HOSTNAME", "laptop")],
+    );
+    let child = m.guard.0.as_mut().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no error for a hostname without ordinal"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(!status.success());
+    assert!(
+        m.log().contains("does not end in -<ordinal>"),
+        "{}",
+        m.log()
+    );
 }

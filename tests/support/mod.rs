@@ -307,3 +307,81 @@ impl Drop for ChildGuard {
         self.kill();
     }
 }
+
+/// One running `vigil` process (`serve` or `worker`) with its config, HTTP
+/// address and log file; killed when dropped.
+pub struct Node {
+    pub guard: ChildGuard,
+    pub addr: String,
+    pub log: PathBuf,
+}
+
+impl Node {
+    /// Writes `config` (which must set `server.listen` to `addr`) to
+    /// `dir/<name>.toml` and starts `vigil <command> --config` on it.
+    pub fn start(dir: &Path, name: &str, command: &str, addr: &str, config: &str) -> Node {
+        Self::start_env(dir, name, command, addr, config, &[])
+    }
+
+    /// Like [`Node::start`] with extra environment variables.
+    pub fn start_env(
+        dir: &Path,
+        name: &str,
+        command: &str,
+        addr: &str,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Node {
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, config).expect("write config");
+        let log = dir.join(format!("{name}.log"));
+        let child = vigil()
+            .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
+            .args([command, "--config"])
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn vigil");
+        Node {
+            guard: ChildGuard(Some(child)),
+            addr: addr.to_string(),
+            log,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn req(&self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
+        http(&self.addr, method, path, &[], body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", self.log()))
+    }
+
+    pub fn get_json(&self, path: &str) -> serde_json::Value {
+        let r = self.req("GET", path, b"");
+        assert_eq!(r.status, 200, "GET {path}: {}", r.text());
+        r.json()
+    }
+
+    /// Polls `/readyz` until 200 (at most 90 s); fails with the log.
+    pub fn wait_ready(&mut self) {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_secs(90) {
+            if let Some(c) = self.guard.0.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!("vigil exited early ({status}):\n{}", self.log());
+                }
+            }
+            if let Ok(r) = http(&self.addr, "GET", "/readyz", &[], b"") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("not ready within 90 s:\n{}", self.log());
+    }
+}

@@ -116,6 +116,14 @@ impl Baseline {
         self.confidence[bin] = self.confidence[bin].saturating_sub(1);
     }
 
+    /// Counts a frame's detections, as the drift window does; builds a
+    /// baseline offline from a reference video (`vigil baseline save`).
+    pub fn record(&mut self, detections: &[Detection]) {
+        for d in detections {
+            self.add(d.class_id, confidence_bin(d.score));
+        }
+    }
+
     /// PSI of `actual` against `self` for one feature. Classes are compared
     /// over the union of both sides, so a class new in `actual` counts.
     pub fn psi_against(&self, actual: &Baseline, feature: Feature) -> Option<f64> {

@@ -50,6 +50,10 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// loaded ends the daemon with that error: serving without one is pointless.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), String> {
     check_config(&cfg)?;
+    // A stream node that cannot tell its replica index must not start at
+    // all (rather than run every camera, or none, after the model loads).
+    cfg.shard
+        .resolve_index(std::env::var("HOSTNAME").ok().as_deref())?;
     let storage = cfg.storage.dir.clone();
     std::fs::create_dir_all(&storage)
         .map_err(|e| format!("storage.dir {}: {e}", storage.display()))?;
@@ -156,6 +160,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     }
     tracing::info!("stopped");
     result
+}
+
+/// Where `vigil serve` looks for a stream's saved drift baseline
+/// (`drift.baseline_dir`, else `storage.dir/baselines`, then `<id>.json`).
+pub fn baseline_path(cfg: &Config, stream: &str) -> std::path::PathBuf {
+    streams::Monitoring::from_config(cfg).baseline_path(stream)
 }
 
 /// Checks what `vigil-core` cannot: each stream's zones and lines (their

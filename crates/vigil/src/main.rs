@@ -37,6 +37,9 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// A job worker for the NATS JetStream backend ([queue] backend = "nats").
     Worker(cmd::worker::WorkerArgs),
+    /// Drift baselines (see [drift] in the config).
+    #[command(subcommand)]
+    Baseline(cmd::baseline::BaselineCommand),
     /// Model tooling.
     #[command(subcommand)]
     Model(cmd::model::ModelCommand),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
         Command::Serve(a) => cmd::serve::run(&cli.global, a),
         Command::Worker(a) => cmd::worker::run(&cli.global, a),
+        Command::Baseline(c) => cmd::baseline::run(&cli.global, c),
         Command::Model(c) => cmd::model::run(c).map(|()| ExitCode::SUCCESS),
         Command::Config(c) => cmd::config::run(c),
     };

@@ -29,7 +29,7 @@ pub use queue::{QueueBackend, QueueConfig};
 pub use server::ServerConfig;
 pub use shard::ShardConfig;
 pub use storage::StorageConfig;
-pub use streams::{is_network_url, StreamConfig, StreamTransport};
+pub use streams::{check_stream_id, is_network_url, StreamConfig, StreamTransport};
 pub use tracker::TrackerConfig;
 pub use webhooks::{WebhookConfig, EVENT_TYPES};
 

@@ -76,26 +76,31 @@ pub fn is_network_url(url: &str) -> bool {
         .is_some_and(|(scheme, _)| scheme != "file")
 }
 
+/// Stream ids appear in URLs, metric labels and file names (saved drift
+/// baselines), so they are restricted to a safe alphabet.
+pub fn check_stream_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if id.len() > 64
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    {
+        return Err(format!(
+            "must be 1-64 characters of A-Z a-z 0-9 _ . - (it appears in URLs and metric labels), got {id:?}"
+        ));
+    }
+    Ok(())
+}
+
 impl StreamConfig {
     /// `key` is how the entry is named in errors, e.g. `streams[0]`.
     pub fn validate(&self, key: &str) -> Vec<InvalidValue> {
         let mut e = Vec::new();
         let bad = |field: &str, reason: String| InvalidValue::new(format!("{key}.{field}"), reason);
-        if self.id.is_empty() {
-            e.push(bad("id", "must not be empty".into()));
-        } else if self.id.len() > 64
-            || !self
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        {
-            e.push(bad(
-                "id",
-                format!(
-                    "must be 1-64 characters of A-Z a-z 0-9 _ . - (it appears in URLs and metric labels), got {:?}",
-                    self.id
-                ),
-            ));
+        if let Err(reason) = check_stream_id(&self.id) {
+            e.push(bad("id", reason));
         }
         if self.url.trim().is_empty() {
             e.push(bad("url", "must not be empty".into()));

@@ -1,4 +1,5 @@
 pub mod annotate;
+pub mod baseline;
 pub mod config;
 pub mod detect;
 pub mod model;

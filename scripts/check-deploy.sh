@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Checks the deployment kit in docker/ without Docker or a cluster:
+# - every YAML file under docker/ parses;
+# - Kubernetes manifests: apiVersion/kind/metadata.name, no namespace, every file
+#   listed in a kustomization (the optional ServiceMonitor deliberately not),
+#   every listed file exists; every vigil container has an httpGet liveness
+#   probe on /healthz and readiness probe on /readyz, resources, a --config in a
+#   mounted ConfigMap; the stream StatefulSet's replicas equal its
+#   VIGIL_SHARD_COUNT. With kubectl installed, the same on `kubectl kustomize`
+#   output of each kustomization (so the GPU overlay is checked as applied);
+# - compose: the vigil services' --config files and all bind-mounted files
+#   exist, build Dockerfiles exist, Prometheus scrapes every vigil service;
+# - Dockerfiles: set up with scripts/setup.sh; the runtime stage has a non-root
+#   USER, a HEALTHCHECK, EXPOSE 8080; COPY sources exist;
+# - the TOML configs (docker/configs/*.toml and those inside ConfigMaps) parse
+#   and use only keys documented in configs/vigil.toml (plus [shard] and the
+#   [queue] keys of the nats backend).
+# With a vigil binary as $1, also `vigil config check` on every one of those
+# configs (VIGIL_* overrides from this environment are not applied).
+#
+# Usage: scripts/check-deploy.sh [path/to/vigil]
+# Needs python3 >= 3.11 with PyYAML (Debian: python3-yaml, installed by
+# scripts/setup.sh). Prints each problem and exits 1 if there is any.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+fail() { printf 'check-deploy: %s\n' "$*" >&2; exit 1; }
+
+vigil=${1:-}
+if [ -n "$vigil" ]; then
+  [ -x "$vigil" ] || fail "vigil binary '$vigil' does not exist or is not executable"
+  vigil=$(cd "$(dirname "$vigil")" && pwd)/$(basename "$vigil")
+fi
+
+# A python3 with yaml and tomllib: the one on PATH, else Debian's (a pyenv or
+# venv python3 on PATH may lack python3-yaml's module).
+py=
+for cand in python3 /usr/bin/python3; do
+  if command -v "$cand" >/dev/null && "$cand" -c 'import yaml, tomllib' 2>/dev/null; then py=$cand; break; fi
+done
+[ -n "$py" ] || fail "no python3 (>= 3.11) with the yaml module found (apt-get install python3-yaml, or make setup)"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+"$py" scripts/check-deploy.py "$root" "$tmp/configmaps"
+
+# [ -x ] checked above; the image copies it and runs it as its HEALTHCHECK.
+[ -x docker/healthcheck.sh ] || fail "docker/healthcheck.sh is missing or not executable"
+bash -n docker/healthcheck.sh || fail "docker/healthcheck.sh: syntax error"
+
+if [ -z "$vigil" ]; then
+  echo "check-deploy: no vigil binary given; skipped \`vigil config check\` (usage: $0 path/to/vigil)"
+  exit 0
+fi
+failed=0
+for f in docker/configs/*.toml "$tmp"/configmaps/*.toml; do
+  [ -e "$f" ] || continue
+  name=${f#"$tmp"/configmaps/}
+  [ "$name" = "$f" ] || name="ConfigMap $name"
+  # A clean environment: VIGIL_* variables would override the file's keys.
+  if out=$(env -i PATH="$PATH" HOME="${HOME:-/}" "$vigil" config check "$f" 2>&1); then
+    echo "check-deploy: vigil config check $name: ok"
+  else
+    printf 'check-deploy: vigil config check %s FAILED:\n%s\n' "$name" "$out" >&2
+    failed=1
+  fi
+done
+[ "$failed" = 0 ] || fail "some configs are rejected by vigil (above)"
+echo "check-deploy: ok"
