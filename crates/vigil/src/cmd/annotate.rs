@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -117,6 +118,10 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
     };
     let mut opts = StreamOptions::new(a.input.display().to_string());
     opts.skip = skip;
+    // Throughput is timed from here: model loading is a one-off cost that
+    // says nothing about how fast frames go through (benches/throughput.sh
+    // compares this figure with bare inference and the Python reference).
+    let started = Instant::now();
     let handle = engine.add_stream(
         Box::new(vigil_pipeline::VideoFrameSource::new(source)),
         Box::new(sink),
@@ -129,8 +134,16 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         handle.stop();
     }
     let summary = handle.join();
+    let seconds = started.elapsed().as_secs_f64();
     engine.shutdown();
     progress.finish_and_clear();
+    tracing::info!(
+        frames = summary.decoded,
+        processed = summary.processed,
+        seconds,
+        fps = summary.decoded as f64 / seconds.max(1e-9),
+        "pipeline finished"
+    );
 
     if let Some(e) = summary.error {
         bail!("{}: {e}", a.input.display());
