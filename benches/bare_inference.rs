@@ -38,10 +38,14 @@ fn main() -> Result<(), String> {
     let mut det = Detector::load(&DetectorOptions::from_config(&cfg)).map_err(|e| e.to_string())?;
     let (w, h) = det.input_size();
 
-    // Decode and letterbox up front so only session calls are timed.
+    // Decode and letterbox up front so only session calls are timed. A
+    // small set of distinct frames is cycled through: the inputs stay in
+    // cache and memory stays small (795 frames would be 3.9 GB of tensors),
+    // which favours the bare loop, as a floor should.
+    const DISTINCT: usize = 32;
     let mut src = VideoSource::open(video, &SourceOptions::default()).map_err(|e| e.to_string())?;
     let mut tensors = Vec::new();
-    while tensors.len() < frames {
+    while tensors.len() < DISTINCT.max(batch) {
         match src.read().map_err(|e| e.to_string())? {
             Some(f) => tensors.push(
                 preprocess::preprocess(&f.image, w, h)
@@ -51,21 +55,23 @@ fn main() -> Result<(), String> {
             None => break,
         }
     }
-    if tensors.is_empty() {
-        return Err(format!("{video}: no frames"));
+    if tensors.len() < batch {
+        return Err(format!("{video}: fewer than {batch} frames"));
     }
     let batches: Vec<Vec<f32>> = tensors
         .chunks(batch)
         .filter(|c| c.len() == batch)
         .map(|c| c.concat())
         .collect();
+    let calls = frames / batch;
     det.warm_up().map_err(|e| e.to_string())?;
     let t = Instant::now();
-    for b in &batches {
-        det.run_raw(b, batch).map_err(|e| e.to_string())?;
+    for b in batches.iter().cycle().take(calls) {
+        // No output copy: session calls alone.
+        det.run_only(b, batch).map_err(|e| e.to_string())?;
     }
     let secs = t.elapsed().as_secs_f64();
-    let n = batches.len() * batch;
+    let n = calls * batch;
     println!(
         "{{\"frames\": {n}, \"seconds\": {secs:.3}, \"fps\": {:.3}, \"batch\": {batch}, \"threads\": {threads}}}",
         n as f64 / secs

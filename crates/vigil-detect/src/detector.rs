@@ -243,6 +243,12 @@ impl Detector {
         result.ok_or_else(|| DetectError::Inference("no output".into()))
     }
 
+    /// Runs the session on a prepared input and only validates the output:
+    /// the floor any pipeline is measured against (`bare-inference`).
+    pub fn run_only(&mut self, input: &[f32], n: usize) -> Result<(), DetectError> {
+        with_output(&mut self.session, &self.info, input, n, |_, _| ())
+    }
+
     /// Runs one blank batch so the first real frame does not pay for lazy
     /// initialisation (what `/readyz` waits for).
     pub fn warm_up(&mut self) -> Result<(), DetectError> {
