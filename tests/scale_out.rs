@@ -320,3 +320,69 @@ fn a_stream_node_runs_only_its_share_of_the_cameras() {
         m.log()
     );
 }
+
+#[test]
+fn a_stopped_worker_gives_its_job_back_for_another_to_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let video = clip(dir.path());
+    let mut api = node(dir.path(), "api", "serve", &nats.url);
+    let mut first = node(dir.path(), "first", "worker", &nats.url);
+    api.wait_ready();
+    first.wait_ready();
+    // every=1: the job runs long enough to be caught mid-way.
+    let r = api.req("POST", "/v1/jobs?every=1", &video);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let start = Instant::now();
+    loop {
+        let j = job(&api, &id);
+        if j["status"] == "running" && j["frames_done"].as_u64().is_some_and(|f| f > 0) {
+            break;
+        }
+        assert_ne!(
+            j["status"], "succeeded",
+            "the job finished before it could be stopped"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{j}\n{}",
+            first.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SIGTERM: a clean exit within 10 s, the job back in the queue at once
+    // (not after ack_wait), with no partial results.
+    let (status, took) = first
+        .guard
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("worker did not stop within 10 s:\n{}", first.log()));
+    assert!(status.success(), "{status}\n{}", first.log());
+    assert!(took < Duration::from_secs(10));
+    let j = job(&api, &id);
+    assert_eq!(j["status"], "queued", "{j}");
+    assert_eq!(
+        api.req("GET", &format!("/v1/jobs/{id}/video"), b"").status,
+        409
+    );
+
+    let mut second = node(dir.path(), "second", "worker", &nats.url);
+    second.wait_ready();
+    let start = Instant::now();
+    let j = loop {
+        let j = job(&api, &id);
+        if j["status"] == "succeeded" || j["status"] == "failed" {
+            break j;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{j}\n{}",
+            second.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(j["status"], "succeeded", "{j}");
+    assert_eq!(j["frames_done"], CLIP_FRAMES as u64);
+    assert!(succeeded(&first).is_empty());
+    assert_eq!(succeeded(&second), vec![id]);
+}

@@ -174,7 +174,9 @@ impl Worker {
     async fn run(&self, mut claim: Claim, mut stop: watch::Receiver<bool>) {
         let rec = claim.record().clone();
         tracing::info!(attempt = rec.attempt, "job claimed");
-        let dir = self.scratch.join(&rec.id);
+        // Per attempt: a superseded worker still finishing must not write
+        // into the files of the worker that took the job over.
+        let dir = self.scratch.join(format!("{}-{}", rec.id, rec.attempt));
         let input = dir.join("input");
         let fetched = match tokio::fs::create_dir_all(&dir).await {
             Ok(()) => claim
