@@ -386,3 +386,65 @@ fn a_stopped_worker_gives_its_job_back_for_another_to_finish() {
     assert!(succeeded(&first).is_empty());
     assert_eq!(succeeded(&second), vec![id]);
 }
+
+/// Subscribes to `subject` over the plain NATS text protocol and returns
+/// the subjects of the first `n` messages (bounded by `limit`).
+fn nats_subjects(url: &str, subject: &str, n: usize, limit: Duration) -> Vec<String> {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("nats://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to nats");
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    s.write_all(format!("CONNECT {{\"verbose\":false}}\r\nSUB {subject} 1\r\nPING\r\n").as_bytes())
+        .unwrap();
+    let mut buf = Vec::new();
+    let start = Instant::now();
+    let subjects = |buf: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(buf)
+            .split("\r\n")
+            .filter_map(|l| {
+                l.strip_prefix("MSG ")?
+                    .split(' ')
+                    .next()
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    while start.elapsed() < limit && subjects(&buf).len() < n {
+        let mut chunk = [0u8; 65536];
+        if let Ok(k) = s.read(&mut chunk) {
+            buf.extend_from_slice(&chunk[..k]);
+        }
+    }
+    subjects(&buf)
+}
+
+#[test]
+fn stream_events_are_published_per_stream_and_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let nats = NatsServer::start();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\n\
+         [queue]\nbackend = \"nats\"\nurl = \"{}\"\n\n\
+         [[streams]]\nid = \"lobby.cam\"\nurl = \"{}\"\nloop = true\n",
+        dir.path().join("store").display(),
+        nats.url,
+        support::data("video/vtest.avi").display()
+    );
+    let mut n = Node::start(dir.path(), "streams", "serve", &addr, &config);
+    n.wait_ready();
+    // The stream id's '.' becomes '_' so it stays one subject token.
+    let got = nats_subjects(
+        &nats.url,
+        "vigil.events.lobby_cam.>",
+        2,
+        Duration::from_secs(60),
+    );
+    assert!(
+        got.iter()
+            .any(|s| s == "vigil.events.lobby_cam.track.started"),
+        "{got:?}\n{}",
+        n.log()
+    );
+}
