@@ -2,8 +2,12 @@
 //! letterboxed beforehand, for comparison with `vigil annotate` (the whole
 //! pipeline) at the same batch size and thread count.
 //!
-//! Usage: bare-inference VIDEO [--batch B] [--frames N] [--threads T]
-//! Prints one JSON line: {"frames", "seconds", "fps", "batch", "threads"}.
+//! Usage: bare-inference VIDEO [--batch B] [--frames N] [--threads T] [--sessions S]
+//! Prints one JSON line: {"frames", "seconds", "fps", "batch", "threads", "sessions"}.
+//!
+//! With S sessions, S threads each run their own session (T threads each)
+//! on an equal share of the calls, all at once: the floor for
+//! `model.sessions = S`.
 
 use std::time::Instant;
 
@@ -23,20 +27,23 @@ fn arg(args: &[String], name: &str, default: usize) -> Result<usize, String> {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let video = args
-        .get(1)
-        .ok_or("usage: bare-inference VIDEO [--batch B] [--frames N] [--threads T]")?;
+    let video = args.get(1).ok_or(
+        "usage: bare-inference VIDEO [--batch B] [--frames N] [--threads T] [--sessions S]",
+    )?;
     let batch = arg(&args, "--batch", 4)?.max(1);
     let frames = arg(&args, "--frames", 200)?.max(batch);
     let threads = arg(&args, "--threads", 0)?;
+    let sessions = arg(&args, "--sessions", 1)?.max(1);
     let cfg = ModelConfig {
         path: vigil_benches::require("models/yolov12n-dyn.onnx"),
         device: Device::Cpu,
         intra_threads: threads,
         ..ModelConfig::default()
     };
-    let mut det = Detector::load(&DetectorOptions::from_config(&cfg)).map_err(|e| e.to_string())?;
-    let (w, h) = det.input_size();
+    let mut dets = (0..sessions)
+        .map(|_| Detector::load(&DetectorOptions::from_config(&cfg)).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (w, h) = dets[0].input_size();
 
     // Decode and letterbox up front so only session calls are timed. A
     // small set of distinct frames is cycled through: the inputs stay in
@@ -63,17 +70,39 @@ fn main() -> Result<(), String> {
         .filter(|c| c.len() == batch)
         .map(|c| c.concat())
         .collect();
-    let calls = frames / batch;
-    det.warm_up().map_err(|e| e.to_string())?;
-    let t = Instant::now();
-    for b in batches.iter().cycle().take(calls) {
-        // No output copy: session calls alone.
-        det.run_only(b, batch).map_err(|e| e.to_string())?;
+    let per_session = frames / batch / sessions;
+    for d in &mut dets {
+        d.warm_up().map_err(|e| e.to_string())?;
     }
+    let start = std::sync::Barrier::new(sessions + 1);
+    let mut t = Instant::now();
+    std::thread::scope(|scope| -> Result<(), String> {
+        let runs: Vec<_> = dets
+            .iter_mut()
+            .map(|det| {
+                let (batches, start) = (&batches, &start);
+                scope.spawn(move || -> Result<(), String> {
+                    start.wait();
+                    for b in batches.iter().cycle().take(per_session) {
+                        // No output copy: session calls alone.
+                        det.run_only(b, batch).map_err(|e| e.to_string())?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        start.wait();
+        t = Instant::now();
+        for r in runs {
+            r.join()
+                .map_err(|_| "a session thread panicked".to_string())??;
+        }
+        Ok(())
+    })?;
     let secs = t.elapsed().as_secs_f64();
-    let n = calls * batch;
+    let n = per_session * sessions * batch;
     println!(
-        "{{\"frames\": {n}, \"seconds\": {secs:.3}, \"fps\": {:.3}, \"batch\": {batch}, \"threads\": {threads}}}",
+        "{{\"frames\": {n}, \"seconds\": {secs:.3}, \"fps\": {:.3}, \"batch\": {batch}, \"threads\": {threads}, \"sessions\": {sessions}}}",
         n as f64 / secs
     );
     Ok(())

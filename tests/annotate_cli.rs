@@ -761,3 +761,56 @@ fn batch_1_and_batch_8_give_the_same_json_lines() {
     }
     assert!(total > 0, "no detections at all");
 }
+
+#[test]
+fn two_inference_sessions_give_the_same_tracks_in_source_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = short_clip(dir.path(), "clip.mkv", 80);
+    let mut results = Vec::new();
+    for sessions in ["1", "2"] {
+        let out = dir.path().join(format!("s{sessions}.jsonl"));
+        let mut cmd = vigil();
+        // Two single-thread sessions finish batches in any order; the
+        // stream's post thread must restore source order before tracking.
+        cmd.env("VIGIL_MODEL_SESSIONS", sessions)
+            .env("VIGIL_MODEL_INTRA_THREADS", "1")
+            .args([
+                "annotate",
+                s(&clip),
+                "--every",
+                "2",
+                "--batch",
+                "1",
+                "--jsonl",
+                s(&out),
+            ]);
+        let r = run_bounded(cmd, SHORT_RUN);
+        assert!(r.status.success(), "sessions {sessions}: {}", r.stderr);
+        results.push(read_jsonl(&out));
+    }
+    let (one, two) = (&results[0], &results[1]);
+    assert_eq!(one.len(), 40);
+    assert_eq!(
+        two.iter().map(frame_of).collect::<Vec<_>>(),
+        (0..80).step_by(2).collect::<Vec<u64>>(),
+        "frames out of source order"
+    );
+    let mut tracked = 0;
+    for (a, b) in one.iter().zip(two) {
+        tracked += dets(a).len();
+        assert_same_detections(
+            dets(a),
+            dets(b),
+            |x, y| {
+                x["class_id"] == y["class_id"]
+                    && x["track_id"] == y["track_id"]
+                    && bbox(x)
+                        .iter()
+                        .zip(bbox(y))
+                        .all(|(p, q)| (p - q).abs() <= 0.01)
+            },
+            &format!("frame {}", frame_of(a)),
+        );
+    }
+    assert!(tracked > 0, "no tracks at all");
+}

@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::time::SystemTime;
-use vigil_core::config::BatchConfig;
+use vigil_core::config::{BatchConfig, ModelConfig};
 
 use vigil_core::{Detection, Frame, FrameIndex, ImageBgr, PtsMs, StreamId};
-use vigil_detect::{preprocess, Detector, Prepared};
+use vigil_detect::{preprocess, DetectError, Detector, DetectorOptions, Prepared};
 
 use crate::ring::{Overflow, Ring};
 use crate::skip::FrameSkipper;
@@ -150,10 +150,46 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Loads `model.sessions` copies of the model, warms each up, and
+    /// starts the engine on them. Returns the device inference runs on
+    /// (`auto` resolved).
+    pub fn load(model: &ModelConfig, cfg: EngineConfig) -> Result<(Engine, String), DetectError> {
+        let opts = DetectorOptions::from_config(model);
+        let mut detectors = Vec::with_capacity(model.sessions.max(1));
+        for _ in 0..model.sessions.max(1) {
+            let mut d = Detector::load(&opts)?;
+            d.warm_up()?;
+            detectors.push(d);
+        }
+        let device = detectors[0].info().device.to_string();
+        if detectors.len() > 1 {
+            tracing::info!(
+                sessions = detectors.len(),
+                intra_threads = model.intra_threads,
+                "inference sessions share the batcher"
+            );
+        }
+        Ok((Engine::start_sessions(detectors, cfg), device))
+    }
+
     /// Starts the scheduler, preprocessing pool and inference thread around
     /// `detector` (which moves to the inference thread).
     pub fn start(detector: Detector, cfg: EngineConfig) -> Engine {
-        let input_size = detector.input_size();
+        Engine::start_sessions(vec![detector], cfg)
+    }
+
+    /// Like [`Engine::start`] with one inference thread per detector, all
+    /// taking batches from the same queue. Each stream's post thread puts
+    /// frames back in source order, so batches may finish in any order.
+    ///
+    /// # Panics
+    /// If `detectors` is empty (a programming error: there is nothing to run).
+    pub fn start_sessions(detectors: Vec<Detector>, cfg: EngineConfig) -> Engine {
+        assert!(
+            !detectors.is_empty(),
+            "an engine needs at least one detector"
+        );
+        let input_size = detectors[0].input_size();
         let max = cfg.batch.max_size.max(1);
         let (wake_tx, wake_rx) = bounded::<()>(1);
         let shared = Arc::new(Shared {
@@ -182,9 +218,13 @@ impl Engine {
         }
         drop((pre_rx, infer_tx));
         let wait = Duration::from_millis(cfg.batch.max_wait_ms);
-        threads.push(spawn("vigil-inference", move || {
-            inference_worker(detector, &infer_rx, max, wait)
-        }));
+        for (i, detector) in detectors.into_iter().enumerate() {
+            let rx = infer_rx.clone();
+            threads.push(spawn(&format!("vigil-inference-{i}"), move || {
+                inference_worker(detector, &rx, max, wait)
+            }));
+        }
+        drop(infer_rx);
         Engine {
             shared,
             pre_tx: Some(pre_tx),

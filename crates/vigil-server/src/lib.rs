@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use vigil_core::config::{Config, QueueBackend};
-use vigil_detect::{Detector, DetectorOptions};
 use vigil_events::{
     MqttSink, MqttTarget, Outbox, OutboxConfig, PromMetrics, SnapshotStore, WebhookTarget,
 };
@@ -315,20 +314,18 @@ fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
 /// Loads and warms the model and starts the shared batched engine; returns
 /// it with the device inference actually runs on (`auto` resolved).
 pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, String), String> {
-    let mut detector =
-        Detector::load(&DetectorOptions::from_config(&cfg.model)).map_err(|e| e.to_string())?;
-    detector
-        .warm_up()
-        .map_err(|e| format!("model warm-up failed: {e}"))?;
-    let device = detector.info().device.to_string();
-    let engine = Arc::new(Engine::start(
-        detector,
+    let (engine, device) = Engine::load(
+        &cfg.model,
         EngineConfig {
             batch: cfg.batch.clone(),
             ..EngineConfig::default()
         },
-    ));
-    Ok((engine, device))
+    )
+    .map_err(|e| match e {
+        vigil_detect::DetectError::Inference(m) => format!("model warm-up failed: {m}"),
+        e => e.to_string(),
+    })?;
+    Ok((Arc::new(engine), device))
 }
 
 /// Once a second: stream rates and frame counters; once a minute: the job

@@ -59,6 +59,11 @@ pub struct ModelConfig {
     pub max_det: usize,
     /// Threads ONNX Runtime uses inside one operator; 0 = all cores.
     pub intra_threads: usize,
+    /// Independent inference sessions, each on its own thread, taking
+    /// batches from the one shared batcher. On a CPU, N sessions of
+    /// cores/N threads outrun one session on all cores (operators do not
+    /// scale linearly with threads); on a GPU, 1 is right.
+    pub sessions: usize,
     /// Let ONNX Runtime's idle intra-op threads spin instead of sleeping
     /// (its own default). Fastest on a machine vigil has to itself; set false
     /// when other busy processes share the cores, where spinning threads can
@@ -82,6 +87,7 @@ impl Default for ModelConfig {
             classes: Vec::new(),
             max_det: 300,
             intra_threads: 0,
+            sessions: 1,
             intra_spinning: true,
             ort_library: None,
             labels: None,
@@ -114,6 +120,12 @@ impl ModelConfig {
         }
         if self.max_det == 0 {
             e.push(InvalidValue::new("model.max_det", "must be at least 1"));
+        }
+        if !(1..=64).contains(&self.sessions) {
+            e.push(InvalidValue::new(
+                "model.sessions",
+                format!("must be between 1 and 64, got {}", self.sessions),
+            ));
         }
         e
     }

@@ -10,7 +10,6 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use vigil_detect::{Detector, DetectorOptions};
 use vigil_pipeline::{
     Engine, EngineConfig, FileOutputs, FrameResult, FrameSink, PartialFile, SkipPolicy,
     StreamOptions, StreamSummary,
@@ -73,7 +72,17 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         (None, None) => Some(default_output(&a.input)),
         (o, _) => o.clone(),
     };
-    let detector = Detector::load(&DetectorOptions::from_config(&cfg.model))?;
+    let mut batch = cfg.batch.clone();
+    if let Some(b) = a.batch {
+        batch.max_size = b as usize;
+    }
+    let (engine, _device) = Engine::load(
+        &cfg.model,
+        EngineConfig {
+            batch,
+            ..EngineConfig::default()
+        },
+    )?;
 
     let writer = match &output {
         Some(p) => {
@@ -95,17 +104,6 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         progress: progress.clone(),
     };
 
-    let mut batch = cfg.batch.clone();
-    if let Some(b) = a.batch {
-        batch.max_size = b as usize;
-    }
-    let engine = Engine::start(
-        detector,
-        EngineConfig {
-            batch,
-            ..EngineConfig::default()
-        },
-    );
     let skip = match (a.every, a.fps) {
         (Some(n), _) => SkipPolicy::Every(n),
         (None, Some(f)) => SkipPolicy::Fps(f),

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
-use vigil_detect::{Detector, DetectorOptions};
 use vigil_monitor::Baseline;
 use vigil_pipeline::{
     Engine, EngineConfig, FrameResult, FrameSink, SkipPolicy, StreamOptions, StreamSummary,
@@ -67,14 +66,13 @@ fn save(g: &GlobalArgs, a: &SaveArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| vigil_server::baseline_path(&cfg, &a.stream));
     let source = VideoSource::open(&a.input, &SourceOptions::default())?;
-    let detector = Detector::load(&DetectorOptions::from_config(&cfg.model))?;
-    let engine = Engine::start(
-        detector,
+    let (engine, _device) = Engine::load(
+        &cfg.model,
         EngineConfig {
             batch: cfg.batch.clone(),
             ..EngineConfig::default()
         },
-    );
+    )?;
     let counted = Arc::new(Mutex::new(Counted::default()));
     let stop: Arc<OnceLock<Arc<AtomicBool>>> = Arc::new(OnceLock::new());
     let sink = BaselineSink {
