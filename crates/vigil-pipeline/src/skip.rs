@@ -13,6 +13,19 @@ pub enum SkipPolicy {
     Fps(f64),
 }
 
+impl SkipPolicy {
+    /// From the `every` / `fps` options every front end offers (config,
+    /// CLI, job query): `every` wins, neither means every frame. Callers
+    /// reject both-set as a usage error before getting here.
+    pub fn from_options(every: Option<u32>, fps: Option<f64>) -> SkipPolicy {
+        match (every, fps) {
+            (Some(n), _) => SkipPolicy::Every(n),
+            (None, Some(f)) => SkipPolicy::Fps(f),
+            (None, None) => SkipPolicy::Every(1),
+        }
+    }
+}
+
 impl Default for SkipPolicy {
     fn default() -> Self {
         SkipPolicy::Every(1)
@@ -78,6 +91,19 @@ impl FrameSkipper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_map_to_a_policy() {
+        assert_eq!(
+            SkipPolicy::from_options(Some(5), None),
+            SkipPolicy::Every(5)
+        );
+        assert_eq!(
+            SkipPolicy::from_options(None, Some(2.5)),
+            SkipPolicy::Fps(2.5)
+        );
+        assert_eq!(SkipPolicy::from_options(None, None), SkipPolicy::Every(1));
+    }
 
     fn run(policy: SkipPolicy, pts: impl IntoIterator<Item = f64>) -> Vec<usize> {
         let mut s = FrameSkipper::new(policy);

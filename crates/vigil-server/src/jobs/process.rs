@@ -99,11 +99,7 @@ pub fn process_video(
         Arc::clone(cx.metrics),
     );
     let mut opts = StreamOptions::new(format!("job-{id}"));
-    opts.skip = match (params.every, params.fps) {
-        (Some(n), _) => SkipPolicy::Every(n),
-        (None, Some(f)) => SkipPolicy::Fps(f),
-        (None, None) => SkipPolicy::Every(1),
-    };
+    opts.skip = SkipPolicy::from_options(params.every, params.fps);
     tracing::info!(
         frames = ?info.frame_count,
         width = info.width,

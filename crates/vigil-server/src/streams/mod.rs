@@ -233,11 +233,7 @@ impl Streams {
         .with_monitor(monitor);
         let mut opts = StreamOptions::new(cfg.id.clone());
         opts.ring_capacity = cfg.ring_capacity;
-        opts.skip = match (cfg.every, cfg.fps) {
-            (Some(n), _) => SkipPolicy::Every(n),
-            (None, Some(f)) => SkipPolicy::Fps(f),
-            (None, None) => SkipPolicy::Every(1),
-        };
+        opts.skip = SkipPolicy::from_options(cfg.every, cfg.fps);
         tracing::info!(stream = %cfg.id, url = %mask_url(&cfg.url), "stream added");
         let handle = self
             .engine

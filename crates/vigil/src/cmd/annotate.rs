@@ -104,11 +104,7 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         progress: progress.clone(),
     };
 
-    let skip = match (a.every, a.fps) {
-        (Some(n), _) => SkipPolicy::Every(n),
-        (None, Some(f)) => SkipPolicy::Fps(f),
-        (None, None) => SkipPolicy::Every(1),
-    };
+    let skip = SkipPolicy::from_options(a.every, a.fps);
     let tracker = if a.no_track {
         None
     } else {

@@ -81,11 +81,7 @@ fn save(g: &GlobalArgs, a: &SaveArgs) -> anyhow::Result<ExitCode> {
         stop: Arc::clone(&stop),
     };
     let mut opts = StreamOptions::new(a.stream.clone());
-    opts.skip = match (a.every, a.fps) {
-        (Some(n), _) => SkipPolicy::Every(n),
-        (None, Some(f)) => SkipPolicy::Fps(f),
-        (None, None) => SkipPolicy::Every(1),
-    };
+    opts.skip = SkipPolicy::from_options(a.every, a.fps);
     let handle = engine.add_stream(
         Box::new(vigil_pipeline::VideoFrameSource::new(source)),
         Box::new(sink),
