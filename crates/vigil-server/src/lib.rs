@@ -51,8 +51,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     check_config(&cfg)?;
     // A stream node that cannot tell its replica index must not start at
     // all (rather than run every camera, or none, after the model loads).
-    cfg.shard
-        .resolve_index(std::env::var("HOSTNAME").ok().as_deref())?;
+    let shard = shard_index(&cfg)?;
     let storage = cfg.storage.dir.clone();
     std::fs::create_dir_all(&storage)
         .map_err(|e| format!("storage.dir {}: {e}", storage.display()))?;
@@ -116,7 +115,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
 
     let loader = {
         let st = Arc::clone(&state);
-        tokio::task::spawn_blocking(move || load(&st, outputs))
+        tokio::task::spawn_blocking(move || load(&st, outputs, shard))
     };
     let ticker = tokio::spawn(housekeeping(Arc::clone(&state)));
 
@@ -274,8 +273,9 @@ fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
 }
 
 /// Loads and warms the model, starts the engine, the configured streams and
-/// the job workers; then the daemon is ready.
-fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
+/// the job workers (of the configured streams, those of replica `shard`);
+/// then the daemon is ready.
+fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> {
     let (engine, device) = start_engine(&st.cfg)?;
     let model = st.cfg.model.path.display().to_string();
     let streams = Arc::new(
@@ -288,7 +288,6 @@ fn load(st: &AppState, outputs: EventOutputs) -> Result<(), String> {
         // Drift and camera-health monitoring ([drift], [health]).
         .with_monitoring(streams::Monitoring::from_config(&st.cfg)),
     );
-    let shard = shard_index(&st.cfg)?;
     for (i, s) in st.cfg.streams.iter().enumerate() {
         if !st.cfg.shard.owns(shard, i) {
             continue;
