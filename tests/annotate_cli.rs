@@ -15,7 +15,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{data, vigil};
+use support::{data, ffmpeg, vigil};
 
 /// Limit for a run over the whole of vtest.avi (about 20-40 s in a debug build
 /// on an idle machine; tests run in parallel on few cores).
@@ -117,14 +117,6 @@ fn s(p: &Path) -> &str {
 }
 
 // --- FFmpeg helpers -----------------------------------------------------------
-
-fn ffmpeg(args: &[&str]) {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
-        .args(args);
-    let r = run_bounded(cmd, TOOL_RUN);
-    assert!(r.status.success(), "ffmpeg {args:?}: {}", r.stderr);
-}
 
 /// The first `frames` frames of vtest.avi as lossless FFV1 in Matroska, so
 /// frames extracted from the clip later have exactly the decoder's pixels.

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, http, ChildGuard};
+use support::{ffmpeg, free_port, http, ChildGuard};
 
 /// Beyond the contract: monitoring, per-stream rates, process resources.
 const EXTRA_METRICS: &[&str] = &[
@@ -50,20 +50,17 @@ fn live_scrape_is_valid_complete_and_consistent() {
     let config = tmp.path().join("vigil.toml");
     // A camera that shows only black: 15 s at 10 fps, looped.
     let black = tmp.path().join("black.mp4");
-    let ff = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi"])
-        .args([
-            "-i",
-            "color=black:s=320x240:r=10",
-            "-t",
-            "15",
-            "-c:v",
-            "mpeg4",
-        ])
-        .arg(&black)
-        .status()
-        .expect("ffmpeg (installed by make setup)");
-    assert!(ff.success(), "ffmpeg could not make the black clip");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=black:s=320x240:r=10",
+        "-t",
+        "15",
+        "-c:v",
+        "mpeg4",
+        black.to_str().expect("utf-8 path"),
+    ]);
     std::fs::write(
         &config,
         format!(
@@ -261,17 +258,6 @@ fn live_scrape_is_valid_complete_and_consistent() {
         "{text}"
     );
     assert_eq!(count("camera anomaly", &[("stream", "plaza")]), 0, "{text}");
-}
-
-/// Runs ffmpeg with `args` (quiet, overwrite), failing the test if it fails.
-fn ffmpeg(args: &[&str]) {
-    let ok = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .status()
-        .expect("ffmpeg (installed by make setup)")
-        .success();
-    assert!(ok, "ffmpeg {args:?} failed");
 }
 
 /// Drift end to end through the daemon, on clips made to trigger it (and one

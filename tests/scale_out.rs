@@ -50,23 +50,20 @@ fn succeeded(n: &Node) -> Vec<String> {
 /// A short clip cut from the sample video (a real H.264 MP4).
 fn clip(dir: &Path) -> Vec<u8> {
     let out = dir.join("clip.mp4");
-    let status = std::process::Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(support::data("video/vtest.avi"))
-        .args([
-            "-frames:v",
-            &CLIP_FRAMES.to_string(),
-            "-vf",
-            "scale=384:288",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&out)
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success(), "ffmpeg failed");
+    let vtest = support::data("video/vtest.avi");
+    support::ffmpeg(&[
+        "-i",
+        vtest.to_str().expect("utf-8 path"),
+        "-frames:v",
+        &CLIP_FRAMES.to_string(),
+        "-vf",
+        "scale=384:288",
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().expect("utf-8 path"),
+    ]);
     std::fs::read(&out).expect("read clip")
 }
 
@@ -74,6 +71,20 @@ fn submit(api: &Node, body: &[u8]) -> String {
     let r = api.req("POST", &format!("/v1/jobs?every={EVERY}"), body);
     assert_eq!(r.status, 202, "{}", r.text());
     r.json()["id"].as_str().expect("id").to_string()
+}
+
+/// Polls the job until it has succeeded or failed (at most `limit`); on
+/// timeout fails with its last state and the worker's log.
+fn wait_finished(api: &Node, id: &str, limit: Duration, worker: &Node) -> Value {
+    let start = Instant::now();
+    loop {
+        let j = job(api, id);
+        if j["status"] == "succeeded" || j["status"] == "failed" {
+            return j;
+        }
+        assert!(start.elapsed() < limit, "{j}\n{}", worker.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 fn job(api: &Node, id: &str) -> Value {
@@ -192,19 +203,7 @@ fn a_bad_upload_fails_with_a_reason_and_unknown_jobs_are_404() {
     api.wait_ready();
     w.wait_ready();
     let id = submit(&api, b"this is not a video, just some text bytes");
-    let start = Instant::now();
-    let j = loop {
-        let j = job(&api, &id);
-        if j["status"] == "failed" || j["status"] == "succeeded" {
-            break j;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{j}\n{}",
-            w.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let j = wait_finished(&api, &id, Duration::from_secs(60), &w);
     assert_eq!(j["status"], "failed", "{j}");
     assert!(
         j["error"]
@@ -223,18 +222,10 @@ fn a_worker_without_a_reachable_nats_says_so_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("nats://127.0.0.1:{}", free_port());
     let mut w = node(dir.path(), "worker", "worker", &url);
-    let child = w.guard.0.as_mut().unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "worker hung on an unreachable NATS"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = w.wait_exit(
+        Duration::from_secs(30),
+        "worker hung on an unreachable NATS",
+    );
     assert!(!status.success());
     let log = w.log();
     assert!(log.contains(&url) && log.contains("queue.backend"), "{log}");
@@ -301,18 +292,10 @@ fn a_stream_node_runs_only_its_share_of_the_cameras() {
         &bad,
         &[("HOSTNAME", "laptop")],
     );
-    let child = m.guard.0.as_mut().unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no error for a hostname without ordinal"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = m.wait_exit(
+        Duration::from_secs(60),
+        "no error for a hostname without ordinal",
+    );
     assert!(!status.success());
     assert!(
         m.log().contains("does not end in -<ordinal>"),
@@ -368,19 +351,7 @@ fn a_stopped_worker_gives_its_job_back_for_another_to_finish() {
 
     let mut second = node(dir.path(), "second", "worker", &nats.url);
     second.wait_ready();
-    let start = Instant::now();
-    let j = loop {
-        let j = job(&api, &id);
-        if j["status"] == "succeeded" || j["status"] == "failed" {
-            break j;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "{j}\n{}",
-            second.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let j = wait_finished(&api, &id, Duration::from_secs(90), &second);
     assert_eq!(j["status"], "succeeded", "{j}");
     assert_eq!(j["frames_done"], CLIP_FRAMES as u64);
     assert!(succeeded(&first).is_empty());

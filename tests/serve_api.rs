@@ -134,21 +134,18 @@ impl Daemon {
 /// The first `frames` frames of the sample clip as H.264 MP4.
 fn clip(dir: &Path, frames: u32) -> PathBuf {
     let out = dir.join(format!("clip{frames}.mp4"));
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-i"])
-        .arg(support::data("video/vtest.avi"))
-        .args([
-            "-frames:v",
-            &frames.to_string(),
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&out)
-        .status()
-        .expect("run ffmpeg");
-    assert!(st.success(), "ffmpeg failed");
+    let vtest = support::data("video/vtest.avi");
+    support::ffmpeg(&[
+        "-i",
+        vtest.to_str().expect("utf-8 path"),
+        "-frames:v",
+        &frames.to_string(),
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().expect("utf-8 path"),
+    ]);
     out
 }
 

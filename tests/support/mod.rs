@@ -366,6 +366,28 @@ impl Node {
         r.json()
     }
 
+    /// Waits (at most `limit`) for the process to exit on its own; fails
+    /// with `what` and the log if it is still running.
+    pub fn wait_exit(
+        &mut self,
+        limit: std::time::Duration,
+        what: &str,
+    ) -> std::process::ExitStatus {
+        let child = self.guard.0.as_mut().expect("process already reaped");
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(s) = child.try_wait().expect("wait for vigil") {
+                return s;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{what} within {limit:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// Polls `/readyz` until 200 (at most 90 s); fails with the log.
     pub fn wait_ready(&mut self) {
         let start = std::time::Instant::now();
@@ -384,4 +406,34 @@ impl Node {
         }
         panic!("not ready within 90 s:\n{}", self.log());
     }
+}
+
+/// Runs `ffmpeg ARGS` (quiet, no stdin, overwriting outputs) and asserts it
+/// succeeded within two minutes, showing its stderr otherwise; killed if it
+/// runs longer. Every test that makes media goes through here.
+pub fn ffmpeg(args: &[&str]) {
+    let limit = std::time::Duration::from_secs(120);
+    let logs = tempfile::tempdir().expect("tempdir");
+    let err_path = logs.path().join("ffmpeg.stderr");
+    let mut child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn ffmpeg (installed by make setup)");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for ffmpeg") {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ffmpeg {args:?} ran past {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(status.success(), "ffmpeg {args:?} ({status}): {stderr}");
 }
