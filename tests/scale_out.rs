@@ -13,8 +13,8 @@ use support::{free_port, Node};
 use vigil_queue::testing::NatsServer;
 
 /// Frames in the test clip, and the `every` the jobs use.
-const CLIP_FRAMES: usize = 40;
-const EVERY: usize = 2;
+const CLIP_FRAMES: u32 = 40;
+const EVERY: u32 = 2;
 
 /// A `serve` or `worker` node on the shared NATS, with its own port and
 /// storage. ack_wait_s is short so a killed worker's job moves on quickly;
@@ -49,21 +49,7 @@ fn succeeded(n: &Node) -> Vec<String> {
 
 /// A short clip cut from the sample video (a real H.264 MP4).
 fn clip(dir: &Path) -> Vec<u8> {
-    let out = dir.join("clip.mp4");
-    let vtest = support::data("video/vtest.avi");
-    support::ffmpeg(&[
-        "-i",
-        vtest.to_str().expect("utf-8 path"),
-        "-frames:v",
-        &CLIP_FRAMES.to_string(),
-        "-vf",
-        "scale=384:288",
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().expect("utf-8 path"),
-    ]);
+    let out = support::sample_h264(dir, CLIP_FRAMES, Some("scale=384:288"));
     std::fs::read(&out).expect("read clip")
 }
 
@@ -158,7 +144,7 @@ fn two_workers_ten_jobs_one_killed_nothing_lost_nothing_twice() {
         let d = api.req("GET", &format!("/v1/jobs/{id}/detections"), b"");
         assert_eq!(d.status, 200, "{}", d.text());
         let lines = d.text().lines().count();
-        assert_eq!(lines, CLIP_FRAMES / EVERY, "job {id}");
+        assert_eq!(lines, (CLIP_FRAMES / EVERY) as usize, "job {id}");
         let v = api.req("GET", &format!("/v1/jobs/{id}/video"), b"");
         assert_eq!(v.status, 200);
         assert_eq!(v.header("content-type"), Some("video/mp4"));

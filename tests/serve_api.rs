@@ -132,23 +132,6 @@ impl Daemon {
 }
 
 /// The first `frames` frames of the sample clip as H.264 MP4.
-fn clip(dir: &Path, frames: u32) -> PathBuf {
-    let out = dir.join(format!("clip{frames}.mp4"));
-    let vtest = support::data("video/vtest.avi");
-    support::ffmpeg(&[
-        "-i",
-        vtest.to_str().expect("utf-8 path"),
-        "-frames:v",
-        &frames.to_string(),
-        "-c:v",
-        "libx264",
-        "-pix_fmt",
-        "yuv420p",
-        out.to_str().expect("utf-8 path"),
-    ]);
-    out
-}
-
 fn upload(d: &Daemon, query: &str, body: &[u8]) -> HttpResponse {
     d.req(
         "POST",
@@ -290,7 +273,7 @@ fn health_readiness_detect_events_and_openapi() {
 #[test]
 fn job_runs_to_completion_with_video_and_detections() {
     let tmp = tempfile::tempdir().unwrap();
-    let clip = clip(tmp.path(), 40);
+    let clip = support::sample_h264(tmp.path(), 40, None);
     let mut d = Daemon::start(tmp.path(), "", NO_STREAMS);
     d.wait_ready();
     let r = upload(&d, "?every=2", &std::fs::read(&clip).unwrap());
@@ -369,7 +352,7 @@ fn job_runs_to_completion_with_video_and_detections() {
 #[test]
 fn upload_limit_queue_full_and_non_video() {
     let tmp = tempfile::tempdir().unwrap();
-    let clip = std::fs::read(clip(tmp.path(), 40)).unwrap();
+    let clip = std::fs::read(support::sample_h264(tmp.path(), 40, None)).unwrap();
     assert!(clip.len() < 1024 * 1024);
     let mut d = Daemon::start(
         tmp.path(),
@@ -452,7 +435,7 @@ fn bearer_token_guards_v1_only() {
 #[test]
 fn queued_and_running_jobs_survive_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
-    let clip = std::fs::read(clip(tmp.path(), 120)).unwrap();
+    let clip = std::fs::read(support::sample_h264(tmp.path(), 120, None)).unwrap();
     let port = free_port();
     let jobs = "[jobs]\nworkers = 1\n";
     let mut d = Daemon::start_on(tmp.path(), port, "", jobs);
@@ -947,7 +930,7 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
 #[test]
 fn bad_uploads_fail_cleanly_and_the_daemon_stays_up() {
     let tmp = tempfile::tempdir().unwrap();
-    let whole = std::fs::read(clip(tmp.path(), 40)).unwrap();
+    let whole = std::fs::read(support::sample_h264(tmp.path(), 40, None)).unwrap();
     let mut d = Daemon::start(tmp.path(), "", "[jobs]\nworkers = 1\n");
     d.wait_ready();
     let noise: Vec<u8> = (0..200_000u32)

@@ -437,3 +437,28 @@ pub fn ffmpeg(args: &[&str]) {
     let stderr = std::fs::read_to_string(&err_path).unwrap_or_default();
     assert!(status.success(), "ffmpeg {args:?} ({status}): {stderr}");
 }
+
+/// The first `frames` frames of the sample clip as H.264 MP4 in `dir`
+/// (optionally through the video filter `vf`, e.g. a smaller scale): what a
+/// user uploads.
+pub fn sample_h264(dir: &Path, frames: u32, vf: Option<&str>) -> PathBuf {
+    let out = dir.join(format!(
+        "clip{frames}{}.mp4",
+        if vf.is_some() { "-vf" } else { "" }
+    ));
+    let vtest = data("video/vtest.avi");
+    let n = frames.to_string();
+    let mut args = vec!["-i", vtest.to_str().expect("utf-8 path"), "-frames:v", &n];
+    if let Some(vf) = vf {
+        args.extend(["-vf", vf]);
+    }
+    args.extend([
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    ffmpeg(&args);
+    out
+}
