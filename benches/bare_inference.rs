@@ -8,6 +8,7 @@
 //! With S sessions, S threads each run their own session (T threads each)
 //! on an equal share of the calls, all at once: the floor for
 //! `model.sessions = S`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::time::Instant;
 

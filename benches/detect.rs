@@ -1,5 +1,6 @@
 //! Hot paths of detection: letterbox preprocessing, output decoding + NMS,
 //! and bare inference at batch 1 and 4 (for the pre/post share of a frame).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use vigil_core::config::{Device, ModelConfig};

@@ -3,6 +3,7 @@
 //! for a busy camera). Goal: at most 50 µs per frame at 50 objects.
 //!
 //! `cargo bench -p vigil-benches --bench track`
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use vigil_core::config::TrackerConfig;

@@ -5,6 +5,7 @@
 //! Every child process runs under a wall-clock limit (killed and reported
 //! when it overruns), every polling loop has a deadline, and every run's
 //! stderr is checked for panics.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

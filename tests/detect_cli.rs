@@ -1,4 +1,5 @@
 //! `vigil detect` end to end: the real binary, model, runtime and photos.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

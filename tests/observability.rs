@@ -3,6 +3,7 @@
 //! with the stage histograms, a dead camera reported as down, a black
 //! camera reported as a camera anomaly (and the sample clip not), JSON logs,
 //! and stream state changes logged once per change.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Scale-out over a real nats-server (JetStream): one `vigil serve` API node
 //! and `vigil worker` processes, all the real binary with the real model.
 //! Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

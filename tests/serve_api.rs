@@ -1,6 +1,7 @@
 //! End-to-end tests of `vigil serve`: the real binary, model, media, FFmpeg
 //! and (for RTSP) the GStreamer test server. Each test starts its own daemon
 //! on a free port with its own storage directory; every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

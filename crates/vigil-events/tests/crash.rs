@@ -1,6 +1,7 @@
 //! At-least-once across a crash: a delivery process is killed with SIGKILL
 //! while the receiver is down; after a restart with the receiver up, every
 //! event committed before the crash arrives, correctly signed.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Webhook delivery against a real HTTP receiver on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Event generation from synthetic, jittery confirmed tracks.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::time::{Duration, SystemTime};
 

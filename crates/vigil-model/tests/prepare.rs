@@ -1,5 +1,6 @@
 //! `prepare` against the real default model and the real ONNX Runtime
 //! (installed by `make setup`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! (black, frozen) raise exactly their anomaly, and the sample clip (a busy
 //! plaza) raises none. Frames come through `vigil_video::VideoSource`, the
 //! decoder the daemon uses, at the clips' own pts.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

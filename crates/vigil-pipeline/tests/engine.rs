@@ -1,5 +1,6 @@
 //! The shared engine with the real detector: ordering, batching, fairness,
 //! `max_wait_ms`, and backpressure semantics with synthetic sources.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

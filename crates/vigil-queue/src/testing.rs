@@ -1,5 +1,7 @@
 //! A real `nats-server` with JetStream on 127.0.0.1 for tests (Debian
 //! package `nats-server`, installed by `make setup`). Killed on drop.
+//! Test-only code (feature `testing`): a failure to set up is a test failure.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::TcpListener;
 use std::path::PathBuf;

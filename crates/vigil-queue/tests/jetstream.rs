@@ -1,4 +1,5 @@
 //! The queue's guarantees against a real nats-server with JetStream.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::time::Duration;
 

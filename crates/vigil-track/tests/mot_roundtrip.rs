@@ -1,5 +1,6 @@
 //! `vigil track --mot` end to end at the library level: write a det file, run,
 //! parse the result lines.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;

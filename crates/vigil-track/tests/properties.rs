@@ -1,5 +1,6 @@
 //! Invariants over random scenes (proptest), and the memory bound on an
 //! endless stream.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod common;
 

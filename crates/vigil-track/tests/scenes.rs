@@ -1,5 +1,6 @@
 //! Synthetic scenes exercising what ByteTrack is for: identity through
 //! crossings, occlusions, confidence dips and skipped frames.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod common;
 
