@@ -4,7 +4,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 ROOT := $(CURDIR)
+# The tests and `vigil model` commands run on the CPU-only ONNX Runtime (the
+# OpenVINO tests name their library themselves; ort loads one per process).
 export ORT_DYLIB_PATH ?= $(ROOT)/third_party/onnxruntime/libonnxruntime.so
+# `make run` leaves the choice to vigil: model.device = "auto" then loads the
+# onnxruntime-openvino library (README "Back ends"). A caller's ORT_DYLIB_PATH wins.
+RUN_ENV := $(if $(filter environment,$(origin ORT_DYLIB_PATH)),,env -u ORT_DYLIB_PATH)
 MODEL := models/yolov12n.onnx
 MODEL_DYN := models/yolov12n-dyn.onnx
 CONFIG ?= configs/vigil.toml
@@ -27,7 +32,7 @@ release: setup
 
 ## run: vigil on its default config and the sample clip
 run: release
-	./target/release/vigil serve --config $(CONFIG)
+	$(RUN_ENV) ./target/release/vigil serve --config $(CONFIG)
 
 ## test: formatting, lints, and every test against the real model, runtime and media
 test: setup

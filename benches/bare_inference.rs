@@ -3,6 +3,7 @@
 //! pipeline) at the same batch size and thread count.
 //!
 //! Usage: bare-inference VIDEO [--batch B] [--frames N] [--threads T] [--sessions S]
+//!        [--device cpu|openvino|cuda] [--precision fp32|bf16|...] [--model PATH]
 //! Prints one JSON line: {"frames", "seconds", "fps", "batch", "threads", "sessions"}.
 //!
 //! With S sessions, S threads each run their own session (T threads each)
@@ -12,7 +13,7 @@
 
 use std::time::Instant;
 
-use vigil_core::config::{Device, ModelConfig};
+use vigil_core::config::{Count, Device, ModelConfig, Precision};
 use vigil_detect::{preprocess, Detector, DetectorOptions};
 use vigil_video::{SourceOptions, VideoSource};
 
@@ -26,6 +27,20 @@ fn arg(args: &[String], name: &str, default: usize) -> Result<usize, String> {
     }
 }
 
+fn text_arg<T: std::str::FromStr<Err = String>>(
+    args: &[String],
+    name: &str,
+    default: T,
+) -> Result<T, String> {
+    match args.iter().position(|a| a == name) {
+        Some(i) => args
+            .get(i + 1)
+            .ok_or_else(|| format!("{name} needs a value"))?
+            .parse(),
+        None => Ok(default),
+    }
+}
+
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
     let video = args.get(1).ok_or(
@@ -35,16 +50,24 @@ fn main() -> Result<(), String> {
     let frames = arg(&args, "--frames", 200)?.max(batch);
     let threads = arg(&args, "--threads", 0)?;
     let sessions = arg(&args, "--sessions", 1)?.max(1);
+    let device = text_arg(&args, "--device", Device::Cpu)?;
+    let precision = text_arg(&args, "--precision", Precision::Auto)?;
+    let path = match args.iter().position(|a| a == "--model") {
+        Some(i) => std::path::PathBuf::from(args.get(i + 1).ok_or("--model needs a path")?),
+        None => vigil_benches::require("models/yolov12n-dyn.onnx"),
+    };
     let cfg = ModelConfig {
-        path: vigil_benches::require("models/yolov12n-dyn.onnx"),
-        device: Device::Cpu,
-        intra_threads: threads,
+        path,
+        device,
+        precision,
+        intra_threads: Count::Fixed(threads),
         ..ModelConfig::default()
     };
     let mut dets = (0..sessions)
         .map(|_| Detector::load(&DetectorOptions::from_config(&cfg)).map_err(|e| e.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
     let (w, h) = dets[0].input_size();
+    let backend = dets[0].info().backend.clone();
 
     // Decode and letterbox up front so only session calls are timed. A
     // small set of distinct frames is cycled through: the inputs stay in
@@ -103,8 +126,11 @@ fn main() -> Result<(), String> {
     let secs = t.elapsed().as_secs_f64();
     let n = per_session * sessions * batch;
     println!(
-        "{{\"frames\": {n}, \"seconds\": {secs:.3}, \"fps\": {:.3}, \"batch\": {batch}, \"threads\": {threads}, \"sessions\": {sessions}}}",
-        n as f64 / secs
+        "{{\"frames\": {n}, \"seconds\": {secs:.3}, \"fps\": {:.3}, \"batch\": {batch}, \"threads\": {threads}, \"sessions\": {sessions}, \"device\": \"{}\", \"precision\": \"{}\", \"backend\": \"{}\"}}",
+        n as f64 / secs,
+        backend.device,
+        backend.precision,
+        backend.runtime
     );
     Ok(())
 }

@@ -26,6 +26,18 @@ ORT_WHEEL_SHA256=5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163
 ORT_GPU_VERSION=1.31.1
 ORT_GPU_WHEEL=onnxruntime_gpu-${ORT_GPU_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
 ORT_GPU_WHEEL_SHA256=e26c475fe361b2015f45b4b824bd13f0bb20204e59b62814e6f0acd5f3d491a6
+# The onnxruntime-openvino wheel: ONNX Runtime 1.24.1 with the OpenVINO execution
+# provider and the OpenVINO 2025.4.1 runtime beside it (rpath $ORIGIN). Its
+# libonnxruntime also has the CPU provider. `model.device = "openvino"` and
+# "auto" prefer it (third_party/onnxruntime-openvino/); see README "Back ends".
+ORT_OV_VERSION=1.24.1
+ORT_OV_WHEEL=onnxruntime_openvino-${ORT_OV_VERSION}-cp311-cp311-manylinux_2_28_x86_64.whl
+ORT_OV_WHEEL_SHA256=3007c803634cc69c6d52af1dea7ce729d9bb62b9a11070fd2f959119199007a8
+# What the OpenVINO provider loads on a CPU (the GPU/NPU plugins are left out).
+ORT_OV_LIBS=("libonnxruntime.so.$ORT_OV_VERSION" libonnxruntime_providers_shared.so
+  libonnxruntime_providers_openvino.so libopenvino.so.2541 libopenvino_onnx_frontend.so.2541
+  libopenvino_intel_cpu_plugin.so libopenvino_auto_plugin.so libopenvino_hetero_plugin.so
+  libtbb.so.12 libtbbmalloc.so)
 MODEL_SHA256=e548ab3a406227202334bf5a6623c9814ac6286ff04e68aeb4dc2357732d1a4f
 VTEST_SHA256=45cddc9490be69345cbdab64ca583be65987e864ca408038e648db99e10516cf
 declare -A PHOTO_SHA256=(
@@ -126,6 +138,26 @@ if [ "$VIGIL_ORT_FLAVOR" = gpu ]; then
   fi
   ln -sfn "libonnxruntime.so.$ORT_GPU_VERSION" "$gpu_dir/libonnxruntime.so"
 fi
+
+# 2c. The OpenVINO build of ONNX Runtime (about 85 MB download, 190 MB unpacked),
+# in its own directory: ort loads one libonnxruntime per process, chosen by
+# model.device (README "Back ends"). Moved into place only when every file is out.
+ov_dir=third_party/onnxruntime-openvino
+ov_missing=false
+for l in "${ORT_OV_LIBS[@]}"; do [ -f "$ov_dir/$l" ] || ov_missing=true; done
+if $ov_missing; then
+  say "fetching onnxruntime-openvino $ORT_OV_VERSION from PyPI (about 85 MB)"
+  tmpo=$(mktemp -d); trap 'rm -rf "${tmp:-}" "${tmpg:-}" "$tmpo"' EXIT
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 \
+    --platform manylinux_2_28_x86_64 "onnxruntime-openvino==$ORT_OV_VERSION" -d "$tmpo" >&2
+  require_sum "$tmpo/$ORT_OV_WHEEL" "$ORT_OV_WHEEL_SHA256"
+  for l in "${ORT_OV_LIBS[@]}"; do
+    unzip -q -o -j "$tmpo/$ORT_OV_WHEEL" "onnxruntime/capi/$l" -d "$tmpo/lib"
+  done
+  mkdir -p "$ov_dir"
+  for l in "${ORT_OV_LIBS[@]}"; do mv -f "$tmpo/lib/$l" "$ov_dir/$l"; done
+fi
+ln -sfn "libonnxruntime.so.$ORT_OV_VERSION" "$ov_dir/libonnxruntime.so"
 
 # 3. The default model (YOLOv12n, COCO-80) from the easy-yolo crate on crates.io.
 model=models/yolov12n.onnx

@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
-use vigil_core::config::ModelConfig;
+use vigil_core::config::{auto_intra_threads, auto_sessions, Count, ModelConfig};
 use vigil_core::{Detection, ImageBgr};
 
 use crate::postprocess::{decode, DecodeParams, NmsParams};
 use crate::preprocess::{preprocess, Prepared};
-use crate::runtime::{create_session, ResolvedDevice, SessionOptions};
+use crate::runtime::{create_session, Backend, ResolvedDevice, SessionOptions};
 use crate::{labels, DetectError};
 
 /// How to build a [`Detector`]; mirrors `[model]` in the config.
@@ -24,13 +24,46 @@ pub struct DetectorOptions {
     pub labels_file: Option<PathBuf>,
 }
 
+/// Logical CPUs this process may use.
+pub fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// `model.sessions` with `auto` resolved for the configured device (an
+/// `auto` device counts as a CPU one; [`vigil_core::config::auto_sessions`]).
+pub fn resolved_sessions(cfg: &ModelConfig) -> usize {
+    cfg.sessions
+        .or_else(|| auto_sessions(cfg.device, available_cores()))
+        .max(1)
+}
+
 impl DetectorOptions {
+    /// Options for one of the [`resolved_sessions`] sessions the engine
+    /// runs side by side: `intra_threads = "auto"` shares the cores among them.
     pub fn from_config(cfg: &ModelConfig) -> Self {
+        Self::for_sessions(cfg, resolved_sessions(cfg))
+    }
+
+    /// Options for a detector that runs alone (`vigil detect`): `auto`
+    /// threads are all the cores.
+    pub fn single(cfg: &ModelConfig) -> Self {
+        Self::for_sessions(cfg, 1)
+    }
+
+    /// Options for one of `sessions` detectors running side by side.
+    pub fn for_sessions(cfg: &ModelConfig, sessions: usize) -> Self {
+        let intra_threads = match cfg.intra_threads {
+            Count::Auto => auto_intra_threads(available_cores(), sessions),
+            Count::Fixed(n) => n,
+        };
         Self {
             model_path: cfg.path.clone(),
             session: SessionOptions {
                 device: cfg.device,
-                intra_threads: cfg.intra_threads,
+                precision: cfg.precision,
+                intra_threads,
                 intra_spinning: cfg.intra_spinning,
                 ort_library: cfg.ort_library.clone(),
             },
@@ -68,6 +101,8 @@ pub struct ModelInfo {
     pub num_classes: usize,
     pub labels: Vec<String>,
     pub device: ResolvedDevice,
+    /// Device, precision, runtime and threads actually in use.
+    pub backend: Backend,
 }
 
 /// A YOLO detector bound to one ONNX Runtime session.
@@ -105,17 +140,30 @@ impl Detector {
                 format!("cannot read model: {e} (run `make setup` for the default model)"),
             )
         })?;
+        Self::load_bytes(opts, &bytes)
+    }
+
+    /// [`Detector::load`] on model bytes already in memory (`opts.model_path`
+    /// only names them in messages): for tools that check a converted model
+    /// before writing it.
+    pub fn load_bytes(opts: &DetectorOptions, bytes: &[u8]) -> Result<Self, DetectError> {
+        let path = &opts.model_path;
         if bytes.is_empty() {
             return Err(model_err(path, "model file is empty"));
         }
-        let (session, device) = create_session(&bytes, &opts.session).map_err(|e| match e {
+        let (session, backend) = create_session(bytes, &opts.session).map_err(|e| match e {
             DetectError::Model(m) => model_err(path, format!("not a loadable ONNX model ({m})")),
+            DetectError::Runtime(m) => DetectError::Runtime(format!("{}: {m}", path.display())),
             other => other,
         })?;
-        let info = validate(&session, path, opts, device)?;
+        let info = validate(&session, path, opts, backend)?;
         tracing::info!(
             model = %path.display(),
-            device = %device,
+            device = %info.backend.device,
+            precision = %info.backend.precision,
+            backend = %info.backend.runtime,
+            intra_threads = info.backend.intra_threads,
+            reason = info.backend.reason.as_deref().unwrap_or("configured"),
             input = format!("{}x{}", info.width, info.height),
             classes = info.num_classes,
             batch = info.fixed_batch.map_or("dynamic".to_string(), |b| b.to_string()),
@@ -294,7 +342,7 @@ fn validate(
     session: &Session,
     path: &Path,
     opts: &DetectorOptions,
-    device: ResolvedDevice,
+    backend: Backend,
 ) -> Result<ModelInfo, DetectError> {
     let [input] = session.inputs() else {
         return Err(model_err(
@@ -449,6 +497,7 @@ fn validate(
         fixed_batch,
         num_classes: nc,
         labels,
-        device,
+        device: backend.device,
+        backend,
     })
 }

@@ -1,9 +1,16 @@
-//! Loading ONNX Runtime at run time (`load-dynamic`) and creating sessions.
+//! Loading ONNX Runtime at run time (`load-dynamic`), choosing the execution
+//! provider and precision, and creating sessions.
 //!
-//! The library is found once per process: `model.ort_library` from config,
-//! then `ORT_DYLIB_PATH`, then the setup's `third_party/onnxruntime/` next to
-//! the working directory or the executable. We resolve and check the path
-//! ourselves because `ort` otherwise panics on first use when it is missing.
+//! `ort`'s `load-dynamic` loads one `libonnxruntime` per process, so the
+//! library is chosen once, before the first session: `model.ort_library` from
+//! config, then `ORT_DYLIB_PATH`, then what `make setup` put in
+//! `third_party/` next to the working directory or the executable. There are
+//! two setup libraries: the CPU-only ONNX Runtime (`onnxruntime/`, the newest
+//! release) and the `onnxruntime-openvino` build (`onnxruntime-openvino/`),
+//! which has both the OpenVINO and the CPU provider. Devices `openvino` and
+//! `auto` prefer the latter, `cpu` and `cuda` the former. We resolve and
+//! check the path ourselves because `ort` otherwise panics on first use when
+//! it is missing.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -11,22 +18,38 @@ use std::sync::OnceLock;
 use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
-use vigil_core::config::Device;
+use vigil_core::config::{Device, Precision};
 
 use crate::DetectError;
 
-const SETUP_RELATIVE: &str = "third_party/onnxruntime/libonnxruntime.so";
+/// The CPU-only ONNX Runtime `make setup` fetches.
+pub const SETUP_CPU_LIBRARY: &str = "third_party/onnxruntime/libonnxruntime.so";
+/// The `onnxruntime-openvino` build `make setup` fetches (CPU + OpenVINO providers).
+pub const SETUP_OPENVINO_LIBRARY: &str = "third_party/onnxruntime-openvino/libonnxruntime.so";
 
-static ENV: OnceLock<Result<Environment, String>> = OnceLock::new();
+/// Metadata key `vigil model convert` / `quantize` write into a model so the
+/// runtime can report (and check) the precision of its weights.
+pub const PRECISION_METADATA_KEY: &str = "vigil.precision";
 
-/// Finds `libonnxruntime.so` without loading it.
-pub fn resolve_library(configured: Option<&Path>) -> Result<PathBuf, DetectError> {
+struct Loaded {
+    env: Environment,
+    library: PathBuf,
+}
+
+static ENV: OnceLock<Result<Loaded, String>> = OnceLock::new();
+
+/// Finds `libonnxruntime.so` for `device` without loading it.
+pub fn resolve_library(configured: Option<&Path>, device: Device) -> Result<PathBuf, DetectError> {
     if let Some(p) = configured {
         return check_lib(p.to_path_buf(), "model.ort_library");
     }
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         return check_lib(PathBuf::from(p), "ORT_DYLIB_PATH");
     }
+    let preference: [&str; 2] = match device {
+        Device::Openvino | Device::Auto => [SETUP_OPENVINO_LIBRARY, SETUP_CPU_LIBRARY],
+        Device::Cpu | Device::Cuda => [SETUP_CPU_LIBRARY, SETUP_OPENVINO_LIBRARY],
+    };
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         roots.extend(cwd.ancestors().map(Path::to_path_buf));
@@ -34,14 +57,14 @@ pub fn resolve_library(configured: Option<&Path>) -> Result<PathBuf, DetectError
     if let Ok(exe) = std::env::current_exe() {
         roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
     }
-    roots
-        .into_iter()
-        .map(|r| r.join(SETUP_RELATIVE))
-        .find(|p| p.is_file())
+    preference
+        .iter()
+        .find_map(|rel| roots.iter().map(|r| r.join(rel)).find(|p| p.is_file()))
         .ok_or_else(|| {
             DetectError::Runtime(format!(
-                "ONNX Runtime library not found (looked for {SETUP_RELATIVE} above the current \
-                 directory and the executable; ORT_DYLIB_PATH is unset): run `make setup`"
+                "ONNX Runtime library not found (looked for {SETUP_OPENVINO_LIBRARY} and \
+                 {SETUP_CPU_LIBRARY} above the current directory and the executable; \
+                 ORT_DYLIB_PATH is unset): run `make setup`"
             ))
         })
 }
@@ -57,10 +80,19 @@ fn check_lib(p: PathBuf, origin: &str) -> Result<PathBuf, DetectError> {
     }
 }
 
-/// The process-wide ONNX Runtime environment (ORT allows only one).
-pub fn environment(configured: Option<&Path>) -> Result<&'static Environment, DetectError> {
+/// The process-wide ONNX Runtime environment (ORT allows only one). The
+/// first call decides which library is loaded; `device` only steers the
+/// search among the setup's libraries.
+pub fn environment(
+    configured: Option<&Path>,
+    device: Device,
+) -> Result<&'static Environment, DetectError> {
+    loaded(configured, device).map(|l| &l.env)
+}
+
+fn loaded(configured: Option<&Path>, device: Device) -> Result<&'static Loaded, DetectError> {
     let res = ENV.get_or_init(|| {
-        let lib = resolve_library(configured).map_err(|e| e.to_string())?;
+        let lib = resolve_library(configured, device).map_err(|e| e.to_string())?;
         let builder = ort::init_from(&lib)
             .map_err(|e| format!("cannot load ONNX Runtime from {}: {e}", lib.display()))?;
         let env = builder
@@ -68,16 +100,73 @@ pub fn environment(configured: Option<&Path>) -> Result<&'static Environment, De
             .build()
             .map_err(|e| format!("cannot create ONNX Runtime environment: {e}"))?;
         tracing::debug!(library = %lib.display(), "ONNX Runtime loaded");
-        Ok(env)
+        Ok(Loaded { env, library: lib })
     });
     res.as_ref().map_err(|e| DetectError::Runtime(e.clone()))
+}
+
+/// `onnxruntime-<version>` of the loaded library, from its file name once
+/// symlinks are followed (`libonnxruntime.so.1.24.1`); `onnxruntime` when the
+/// name carries no version. A label of bounded cardinality for metrics.
+pub fn backend_label(library: &Path) -> String {
+    let real = std::fs::canonicalize(library).unwrap_or_else(|_| library.to_path_buf());
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    match name.strip_prefix("libonnxruntime.so.") {
+        Some(v) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.') => {
+            format!("onnxruntime-{v}")
+        }
+        _ => "onnxruntime".to_string(),
+    }
+}
+
+/// What the CPU offers that matters for choosing a back end and precision.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpuFeatures {
+    pub intel: bool,
+    /// AMX-BF16 or AVX-512 BF16: BF16 arithmetic in hardware.
+    pub bf16: bool,
+    /// AMX-FP16 or AVX-512 FP16.
+    pub fp16: bool,
+}
+
+impl CpuFeatures {
+    /// Reads `/proc/cpuinfo`; all false where it is unreadable (not Linux).
+    pub fn detect() -> CpuFeatures {
+        static F: OnceLock<CpuFeatures> = OnceLock::new();
+        *F.get_or_init(|| {
+            std::fs::read_to_string("/proc/cpuinfo")
+                .map(|t| CpuFeatures::parse(&t))
+                .unwrap_or_default()
+        })
+    }
+
+    /// Parses `/proc/cpuinfo` text (the first processor's `vendor_id` and `flags`).
+    pub fn parse(cpuinfo: &str) -> CpuFeatures {
+        let field = |name: &str| {
+            cpuinfo.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().to_string())
+            })
+        };
+        let flags = field("flags").unwrap_or_default();
+        let has = |f: &str| flags.split_whitespace().any(|x| x == f);
+        CpuFeatures {
+            intel: field("vendor_id").as_deref() == Some("GenuineIntel"),
+            bf16: has("amx_bf16") || has("avx512_bf16"),
+            fp16: has("amx_fp16") || has("avx512_fp16"),
+        }
+    }
 }
 
 /// Options for [`create_session`]; a struct rather than positional flags.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
     pub device: Device,
-    /// 0 = all cores.
+    pub precision: Precision,
+    /// Threads inside one operator; 0 = all cores.
     pub intra_threads: usize,
     /// See `model.intra_spinning`.
     pub intra_spinning: bool,
@@ -88,6 +177,7 @@ impl Default for SessionOptions {
     fn default() -> Self {
         Self {
             device: Device::default(),
+            precision: Precision::default(),
             intra_threads: 0,
             intra_spinning: true,
             ort_library: None,
@@ -100,52 +190,51 @@ impl Default for SessionOptions {
 pub enum ResolvedDevice {
     Cpu,
     Cuda,
+    Openvino,
+}
+
+impl ResolvedDevice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResolvedDevice::Cpu => "cpu",
+            ResolvedDevice::Cuda => "cuda",
+            ResolvedDevice::Openvino => "openvino",
+        }
+    }
 }
 
 impl std::fmt::Display for ResolvedDevice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            ResolvedDevice::Cpu => "cpu",
-            ResolvedDevice::Cuda => "cuda",
-        })
+        f.write_str(self.as_str())
     }
+}
+
+/// How a session runs, every `auto` resolved: what `/readyz`, the logs and
+/// `vigil_model_info` report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub device: ResolvedDevice,
+    /// Never [`Precision::Auto`].
+    pub precision: Precision,
+    /// `onnxruntime-<version>` of the loaded library.
+    pub runtime: String,
+    pub library: PathBuf,
+    pub intra_threads: usize,
+    /// Why `auto` chose this device, when it was asked to choose.
+    pub reason: Option<String>,
 }
 
 fn ort_err<R>(context: &str) -> impl FnOnce(ort::Error<R>) -> DetectError + '_ {
     move |e| DetectError::Runtime(format!("{context}: {}", e.message()))
 }
 
-/// Builds a session from model bytes on the requested device.
+/// Builds a session from model bytes on the requested device and precision.
 pub fn create_session(
     model: &[u8],
     opts: &SessionOptions,
-) -> Result<(Session, ResolvedDevice), DetectError> {
-    let env = environment(opts.ort_library.as_deref())?;
-    match opts.device {
-        Device::Cpu => Ok((build(env, model, opts, false)?, ResolvedDevice::Cpu)),
-        Device::Cuda => build(env, model, opts, true)
-            .map(|s| (s, ResolvedDevice::Cuda))
-            .map_err(|e| {
-                DetectError::Runtime(format!(
-                    "device cuda requested but the CUDA execution provider failed: {e}"
-                ))
-            }),
-        Device::Auto => match build(env, model, opts, true) {
-            Ok(s) => Ok((s, ResolvedDevice::Cuda)),
-            Err(e) => {
-                tracing::info!(reason = %e, "CUDA unavailable, using CPU");
-                Ok((build(env, model, opts, false)?, ResolvedDevice::Cpu))
-            }
-        },
-    }
-}
-
-fn build(
-    env: &Environment,
-    model: &[u8],
-    opts: &SessionOptions,
-    cuda: bool,
-) -> Result<Session, DetectError> {
+) -> Result<(Session, Backend), DetectError> {
+    let loaded = loaded(opts.ort_library.as_deref(), opts.device)?;
+    let env = &loaded.env;
     let threads = if opts.intra_threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -153,6 +242,174 @@ fn build(
     } else {
         opts.intra_threads
     };
+    let cpu = CpuFeatures::detect();
+    let lib = loaded.library.display();
+    let (session, device, hint, reason) = match opts.device {
+        Device::Cpu => (
+            build(env, model, opts, threads, Ep::Cpu)?,
+            ResolvedDevice::Cpu,
+            None,
+            None,
+        ),
+        Device::Cuda => {
+            let s = build(env, model, opts, threads, Ep::Cuda).map_err(|e| {
+                DetectError::Runtime(format!(
+                    "device cuda requested but the CUDA execution provider failed: {e}"
+                ))
+            })?;
+            (s, ResolvedDevice::Cuda, None, None)
+        }
+        Device::Openvino => {
+            let hint = openvino_hint(opts.precision, cpu)?;
+            let s = build(env, model, opts, threads, Ep::Openvino(hint)).map_err(|e| {
+                DetectError::Runtime(format!(
+                    "device openvino requested but the OpenVINO execution provider failed \
+                     (library {lib}): {e}"
+                ))
+            })?;
+            (s, ResolvedDevice::Openvino, Some(hint), None)
+        }
+        Device::Auto => match build(env, model, opts, threads, Ep::Cuda) {
+            Ok(s) => (
+                s,
+                ResolvedDevice::Cuda,
+                None,
+                Some("CUDA initialised".to_string()),
+            ),
+            Err(cuda_err) => {
+                let ov = if !cpu.intel {
+                    Err("the CPU is not an Intel CPU".to_string())
+                } else {
+                    openvino_hint(opts.precision, cpu)
+                        .map_err(|e| e.to_string())
+                        .and_then(|hint| {
+                            build(env, model, opts, threads, Ep::Openvino(hint))
+                                .map(|s| (s, hint))
+                                .map_err(|e| e.to_string())
+                        })
+                };
+                match ov {
+                    Ok((s, hint)) => (
+                        s,
+                        ResolvedDevice::Openvino,
+                        Some(hint),
+                        Some(format!(
+                            "CUDA unavailable ({cuda_err}); OpenVINO initialised on an Intel CPU"
+                        )),
+                    ),
+                    Err(ov_err) => {
+                        let reason = format!(
+                            "CUDA unavailable ({cuda_err}); OpenVINO unavailable ({ov_err})"
+                        );
+                        tracing::info!(reason = %reason, "using the CPU provider");
+                        (
+                            build(env, model, opts, threads, Ep::Cpu)?,
+                            ResolvedDevice::Cpu,
+                            None,
+                            Some(reason),
+                        )
+                    }
+                }
+            }
+        },
+    };
+    let file = session
+        .metadata()
+        .ok()
+        .and_then(|m| m.custom(PRECISION_METADATA_KEY))
+        .and_then(|p| p.parse::<Precision>().ok())
+        .filter(|p| *p != Precision::Auto)
+        .unwrap_or(Precision::Fp32);
+    let precision = resolve_precision(device, opts.precision, hint, file)?;
+    Ok((
+        session,
+        Backend {
+            device,
+            precision,
+            runtime: backend_label(&loaded.library),
+            library: loaded.library.clone(),
+            intra_threads: threads,
+            reason,
+        },
+    ))
+}
+
+/// The OpenVINO CPU plugin's `INFERENCE_PRECISION_HINT` for a requested
+/// precision. `auto` = BF16 where the CPU computes it in hardware, else FP32;
+/// we always set the hint because the plugin's own default on AMX CPUs is
+/// already BF16, which would make `fp32` a lie.
+pub fn openvino_hint(requested: Precision, cpu: CpuFeatures) -> Result<Precision, DetectError> {
+    match requested {
+        Precision::Auto if cpu.bf16 => Ok(Precision::Bf16),
+        Precision::Auto | Precision::Fp32 => Ok(Precision::Fp32),
+        Precision::Bf16 if cpu.bf16 => Ok(Precision::Bf16),
+        Precision::Bf16 => Err(DetectError::Runtime(
+            "model.precision = \"bf16\" needs a CPU with AMX-BF16 or AVX-512 BF16 \
+             (this one has neither); use \"auto\" or \"fp32\""
+                .into(),
+        )),
+        // Without hardware FP16 the plugin emulates it; allowed, but slow.
+        Precision::Fp16 => {
+            if !cpu.fp16 {
+                tracing::warn!("model.precision = \"fp16\" on a CPU without AMX-FP16/AVX-512 FP16");
+            }
+            Ok(Precision::Fp16)
+        }
+        // INT8 comes from the model's own QuantizeLinear/DequantizeLinear
+        // nodes; the float parts in between run in FP32.
+        Precision::Int8 => Ok(Precision::Fp32),
+    }
+}
+
+/// The precision a session reports, checked against what was asked.
+///
+/// `hint` is OpenVINO's inference precision (`None` on the other providers,
+/// which compute in the precision of the model file); `file` is the model
+/// file's own precision from its metadata (FP32 when unmarked).
+pub fn resolve_precision(
+    device: ResolvedDevice,
+    requested: Precision,
+    hint: Option<Precision>,
+    file: Precision,
+) -> Result<Precision, DetectError> {
+    let effective = match (file, hint) {
+        (Precision::Int8, _) => Precision::Int8,
+        (_, Some(h)) => h,
+        (f, None) => f,
+    };
+    if requested == Precision::Auto || requested == effective {
+        return Ok(effective);
+    }
+    let how = match requested {
+        Precision::Int8 => "an INT8 model: make one with `vigil model quantize`",
+        Precision::Fp16 if device != ResolvedDevice::Openvino => {
+            "an FP16 model: make one with `vigil model convert --fp16`, or use device openvino"
+        }
+        Precision::Bf16 => "device openvino on a CPU with BF16",
+        _ => "a model file in that precision",
+    };
+    Err(DetectError::Runtime(format!(
+        "model.precision = \"{requested}\" cannot be met on device {device} with a {file} \
+         model file (it would run in {effective}); it needs {how}"
+    )))
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Ep {
+    Cpu,
+    Cuda,
+    /// With the inference precision hint.
+    Openvino(Precision),
+}
+
+fn build(
+    env: &Environment,
+    model: &[u8],
+    opts: &SessionOptions,
+    threads: usize,
+    ep: Ep,
+) -> Result<Session, DetectError> {
+    use ort::ep::ExecutionProvider;
     let mut b = Session::builder(env)
         .map_err(ort_err("session builder"))?
         .with_optimization_level(GraphOptimizationLevel::Level3)
@@ -161,17 +418,43 @@ fn build(
         .map_err(ort_err("intra-op threads"))?
         .with_intra_op_spinning(opts.intra_spinning)
         .map_err(ort_err("intra-op spinning"))?;
-    if cuda {
-        use ort::ep::ExecutionProvider;
-        if !ort::ep::CUDA::is_available().unwrap_or(false) {
-            return Err(DetectError::Runtime(
-                "this ONNX Runtime build has no CUDA execution provider (install the onnxruntime-gpu libraries)"
-                    .into(),
-            ));
+    match ep {
+        Ep::Cpu => {}
+        Ep::Cuda => {
+            if !ort::ep::CUDA::is_available().unwrap_or(false) {
+                return Err(DetectError::Runtime(
+                    "this ONNX Runtime build has no CUDA execution provider (install the onnxruntime-gpu libraries)"
+                        .into(),
+                ));
+            }
+            b = b
+                .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
+                .map_err(ort_err("CUDA execution provider"))?;
         }
-        b = b
-            .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])
-            .map_err(ort_err("CUDA execution provider"))?;
+        Ep::Openvino(hint) => {
+            use ort::ep::ArbitrarilyConfigurableExecutionProvider;
+            if !ort::ep::OpenVINO::is_available().unwrap_or(false) {
+                return Err(DetectError::Runtime(format!(
+                    "this ONNX Runtime build has no OpenVINO execution provider (`make setup` \
+                     fetches one into {SETUP_OPENVINO_LIBRARY})"
+                )));
+            }
+            let ov_precision = match hint {
+                Precision::Bf16 => "bf16",
+                Precision::Fp16 => "f16",
+                _ => "f32",
+            };
+            let ep = ort::ep::OpenVINO::default()
+                .with_device_type("CPU")
+                .with_num_threads(threads)
+                .with_arbitrary_config(
+                    "load_config",
+                    format!(r#"{{"CPU":{{"INFERENCE_PRECISION_HINT":"{ov_precision}"}}}}"#),
+                );
+            b = b
+                .with_execution_providers([ep.build().error_on_failure()])
+                .map_err(ort_err("OpenVINO execution provider"))?;
+        }
     }
     b.commit_from_memory(model).map_err(|e| {
         DetectError::Model(format!(
@@ -179,4 +462,99 @@ fn build(
             e.message()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPR: &str = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 amx_int8\n\nprocessor\t: 1\n";
+    const ZEN2: &str = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n";
+
+    #[test]
+    fn cpu_features_come_from_cpuinfo() {
+        let f = CpuFeatures::parse(SPR);
+        assert!(f.intel && f.bf16 && !f.fp16);
+        let a = CpuFeatures::parse(ZEN2);
+        assert!(!a.intel && !a.bf16);
+        assert_eq!(CpuFeatures::parse(""), CpuFeatures::default());
+    }
+
+    #[test]
+    fn auto_precision_is_bf16_only_with_hardware_bf16() {
+        let spr = CpuFeatures::parse(SPR);
+        let zen = CpuFeatures::parse(ZEN2);
+        assert_eq!(
+            openvino_hint(Precision::Auto, spr).unwrap(),
+            Precision::Bf16
+        );
+        assert_eq!(
+            openvino_hint(Precision::Auto, zen).unwrap(),
+            Precision::Fp32
+        );
+        assert_eq!(
+            openvino_hint(Precision::Fp32, spr).unwrap(),
+            Precision::Fp32
+        );
+        let e = openvino_hint(Precision::Bf16, zen).unwrap_err().to_string();
+        assert!(e.contains("AMX-BF16"), "{e}");
+    }
+
+    #[test]
+    fn requested_precision_must_be_what_runs() {
+        use ResolvedDevice::*;
+        let r = |d, req, hint, file| resolve_precision(d, req, hint, file);
+        assert_eq!(
+            r(Cpu, Precision::Auto, None, Precision::Fp32).unwrap(),
+            Precision::Fp32
+        );
+        assert_eq!(
+            r(Cpu, Precision::Auto, None, Precision::Int8).unwrap(),
+            Precision::Int8
+        );
+        assert_eq!(
+            r(
+                Openvino,
+                Precision::Auto,
+                Some(Precision::Bf16),
+                Precision::Fp32
+            )
+            .unwrap(),
+            Precision::Bf16
+        );
+        assert_eq!(
+            r(
+                Openvino,
+                Precision::Int8,
+                Some(Precision::Fp32),
+                Precision::Int8
+            )
+            .unwrap(),
+            Precision::Int8
+        );
+        let e = r(Cpu, Precision::Int8, None, Precision::Fp32)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("vigil model quantize"), "{e}");
+        let e = r(Cpu, Precision::Bf16, None, Precision::Fp32)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("openvino"), "{e}");
+        let e = r(Cuda, Precision::Fp16, None, Precision::Fp32)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("convert --fp16"), "{e}");
+    }
+
+    #[test]
+    fn backend_label_names_the_runtime_version() {
+        assert_eq!(
+            backend_label(Path::new("/nonexistent/libonnxruntime.so.1.24.1")),
+            "onnxruntime-1.24.1"
+        );
+        assert_eq!(
+            backend_label(Path::new("/nonexistent/libonnxruntime.so")),
+            "onnxruntime"
+        );
+    }
 }

@@ -1,4 +1,5 @@
-//! Model preparation for vigil: `vigil model prepare IN OUT`.
+//! Model preparation for vigil: `vigil model prepare IN OUT` (a batch-dynamic
+//! copy) and `vigil model convert --fp16 IN OUT` (an FP16 copy for GPUs).
 //!
 //! Ultralytics exports YOLO models to ONNX with the batch size baked in
 //! (usually 1). vigil batches frames from several streams into one
@@ -12,6 +13,7 @@
 //! every field: metadata such as `names`, `imgsz` and `stride`, opset
 //! imports, initializers, doc strings.
 
+mod convert;
 mod error;
 mod prepare;
 mod rewrite;
@@ -22,6 +24,7 @@ mod rewrite;
 #[allow(clippy::all, clippy::pedantic, missing_docs, rustdoc::all)]
 pub mod onnx;
 
+pub use convert::{convert_fp16, to_fp16, ConvertOptions, ConvertReport, Fp16Stats};
 pub use error::ModelError;
 pub use prepare::{prepare, PrepareOptions, PrepareReport};
 pub use rewrite::{RewriteStats, BATCH_PARAM};

@@ -143,6 +143,7 @@ pub fn prepare(
 
     let session_opts = SessionOptions {
         device: Device::Cpu,
+        precision: vigil_core::config::Precision::Fp32,
         intra_threads: 0,
         intra_spinning: true,
         ort_library: opts.ort_library.clone(),
@@ -401,7 +402,7 @@ fn check_frames(
 
 /// The sample photos `make setup` downloads, if they can be found from the
 /// model's folder or the working directory; empty otherwise.
-fn discover_photos(model: &Path) -> Vec<PathBuf> {
+pub(crate) fn discover_photos(model: &Path) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Ok(abs) = std::path::absolute(model) {
         roots.extend(abs.ancestors().skip(1).map(Path::to_path_buf));
@@ -477,7 +478,7 @@ fn synthetic_frame(seed: usize, height: usize, width: usize) -> Vec<f32> {
 
 /// Writes next to `path` then renames, so readers never see a partial
 /// model and a failure leaves no file at `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),

@@ -18,6 +18,7 @@ use vigil_model::{decode_model, prepare, ModelError, PrepareOptions, BATCH_PARAM
 fn session(bytes: &[u8]) -> Session {
     let opts = SessionOptions {
         device: Device::Cpu,
+        precision: vigil_core::config::Precision::Fp32,
         intra_threads: 0,
         intra_spinning: true,
         ort_library: None,

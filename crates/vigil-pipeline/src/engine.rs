@@ -150,26 +150,36 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads `model.sessions` copies of the model, warms each up, and
-    /// starts the engine on them. Returns the device inference runs on
-    /// (`auto` resolved).
-    pub fn load(model: &ModelConfig, cfg: EngineConfig) -> Result<(Engine, String), DetectError> {
+    /// Loads `model.sessions` copies of the model (`auto` resolved once the
+    /// first has chosen its device: one on CUDA), warms each up, and starts
+    /// the engine on them. Returns how inference runs (`auto` resolved).
+    pub fn load(
+        model: &ModelConfig,
+        cfg: EngineConfig,
+    ) -> Result<(Engine, vigil_detect::Backend), DetectError> {
         let opts = DetectorOptions::from_config(model);
-        let mut detectors = Vec::with_capacity(model.sessions.max(1));
-        for _ in 0..model.sessions.max(1) {
+        let mut first = Detector::load(&opts)?;
+        first.warm_up()?;
+        let backend = first.info().backend.clone();
+        let sessions = match (model.sessions, backend.device) {
+            (vigil_core::config::Count::Auto, vigil_detect::ResolvedDevice::Cuda) => 1,
+            _ => vigil_detect::resolved_sessions(model),
+        };
+        let mut detectors = Vec::with_capacity(sessions);
+        detectors.push(first);
+        while detectors.len() < sessions {
             let mut d = Detector::load(&opts)?;
             d.warm_up()?;
             detectors.push(d);
         }
-        let device = detectors[0].info().device.to_string();
-        if detectors.len() > 1 {
-            tracing::info!(
-                sessions = detectors.len(),
-                intra_threads = model.intra_threads,
-                "inference sessions share the batcher"
-            );
-        }
-        Ok((Engine::start_sessions(detectors, cfg), device))
+        tracing::info!(
+            sessions = detectors.len(),
+            intra_threads = backend.intra_threads,
+            device = %backend.device,
+            precision = %backend.precision,
+            "inference sessions share the batcher"
+        );
+        Ok((Engine::start_sessions(detectors, cfg), backend))
     }
 
     /// Starts the scheduler, preprocessing pool and inference thread around

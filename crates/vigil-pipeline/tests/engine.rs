@@ -29,7 +29,7 @@ fn detector() -> Detector {
     let cfg = vigil_core::config::ModelConfig {
         path: model,
         device: vigil_core::config::Device::Cpu,
-        intra_threads: 1,
+        intra_threads: vigil_core::config::Count::Fixed(1),
         ..Default::default()
     };
     Detector::load(&DetectorOptions::from_config(&cfg)).expect("load model")

@@ -51,9 +51,15 @@ pub struct Health {
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
     ready: bool,
-    /// `cpu` or `cuda` (what `auto` resolved to); absent until loaded.
+    /// `cpu`, `cuda` or `openvino` (what `auto` resolved to); absent until loaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     device: Option<String>,
+    /// `fp32`, `bf16`, `fp16` or `int8` (what `auto` resolved to).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<String>,
+    /// The ONNX Runtime in use, `onnxruntime-<version>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<String>,
 }
@@ -283,6 +289,8 @@ async fn readyz(State(st): State<SharedState>) -> Response {
         Some(r) => Json(Readiness {
             ready: true,
             device: Some(r.device.clone()),
+            precision: Some(r.precision.clone()),
+            backend: Some(r.backend.clone()),
             model: Some(r.model.clone()),
         })
         .into_response(),
@@ -291,6 +299,8 @@ async fn readyz(State(st): State<SharedState>) -> Response {
             Json(Readiness {
                 ready: false,
                 device: None,
+                precision: None,
+                backend: None,
                 model: None,
             }),
         )

@@ -276,7 +276,13 @@ fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
 /// the job workers (of the configured streams, those of replica `shard`);
 /// then the daemon is ready.
 fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> {
-    let (engine, device) = start_engine(&st.cfg)?;
+    let (engine, backend) = start_engine(&st.cfg)?;
+    st.metrics.set_model_info(
+        &backend.runtime,
+        backend.device.as_str(),
+        backend.precision.as_str(),
+    );
+    let device = backend.device.to_string();
     let model = st.cfg.model.path.display().to_string();
     let streams = Arc::new(
         Streams::new(
@@ -300,20 +306,28 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> 
         let workers = jobs.start_workers(Arc::clone(&engine));
         *st.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
     }
-    tracing::info!(device = %device, model = %model, "ready");
+    tracing::info!(
+        device = %device,
+        precision = %backend.precision,
+        backend = %backend.runtime,
+        model = %model,
+        "ready"
+    );
     let _ = st.ready.set(Ready {
         engine,
         streams,
         device,
+        precision: backend.precision.to_string(),
+        backend: backend.runtime.clone(),
         model,
     });
     Ok(())
 }
 
 /// Loads and warms the model and starts the shared batched engine; returns
-/// it with the device inference actually runs on (`auto` resolved).
-pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, String), String> {
-    let (engine, device) = Engine::load(
+/// it with how inference actually runs (`auto` resolved).
+pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, vigil_detect::Backend), String> {
+    let (engine, backend) = Engine::load(
         &cfg.model,
         EngineConfig {
             batch: cfg.batch.clone(),
@@ -324,7 +338,7 @@ pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, String), String
         vigil_detect::DetectError::Inference(m) => format!("model warm-up failed: {m}"),
         e => e.to_string(),
     })?;
-    Ok((Arc::new(engine), device))
+    Ok((Arc::new(engine), backend))
 }
 
 /// Once a second: stream rates and frame counters; once a minute: the job

@@ -55,13 +55,32 @@ pub struct Metrics {
     /// `vigil_stream_fps{stream,kind}`: decoded (`input`) and detected
     /// (`processed`) frames per second over the last sampler tick.
     pub stream_fps: GaugeVec,
+    /// `vigil_model_info{backend,device,precision}` = 1: how inference runs,
+    /// every `auto` resolved (one series once the model is loaded).
+    pub model_info: IntGaugeVec,
 }
 
 impl Metrics {
+    /// Publishes `vigil_model_info` for the loaded model.
+    pub fn set_model_info(&self, backend: &str, device: &str, precision: &str) {
+        self.model_info.reset();
+        self.model_info
+            .with_label_values(&[backend, device, precision])
+            .set(1);
+    }
+
     /// Builds and registers every metric. Registration only fails on a
     /// duplicate or malformed name, i.e. a programming error caught by tests.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
+        let model_info = IntGaugeVec::new(
+            Opts::new(
+                "vigil_model_info",
+                "1 for how inference runs: ONNX Runtime version, device and precision (auto resolved).",
+            ),
+            &["backend", "device", "precision"],
+        )?;
+        registry.register(Box::new(model_info.clone()))?;
         let stage_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "vigil_stage_seconds",
@@ -175,6 +194,7 @@ impl Metrics {
             jobs.with_label_values(&[*s]);
         }
         Ok(Self {
+            model_info,
             registry,
             stage_seconds,
             frames_total,

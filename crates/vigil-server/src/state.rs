@@ -16,6 +16,10 @@ pub struct Ready {
     pub streams: Arc<Streams>,
     /// The device inference actually runs on (`auto` resolved).
     pub device: String,
+    /// `fp32`, `bf16`, `fp16` or `int8` (`auto` resolved).
+    pub precision: String,
+    /// `onnxruntime-<version>` of the loaded library.
+    pub backend: String,
     pub model: String,
 }
 

@@ -51,8 +51,8 @@ struct Worker {
 /// What the HTTP side of a worker needs.
 struct Health {
     metrics: Arc<Metrics>,
-    /// The device, once the model is loaded and warm.
-    ready: OnceLock<String>,
+    /// How inference runs, once the model is loaded and warm.
+    ready: OnceLock<vigil_detect::Backend>,
 }
 
 /// Runs a worker until `shutdown` resolves. Running jobs are given back to
@@ -91,7 +91,7 @@ pub async fn run_worker(
     tokio::pin!(shutdown);
     let cfg_for_load = cfg.clone();
     let loading = tokio::task::spawn_blocking(move || crate::start_engine(&cfg_for_load));
-    let (engine, device) = tokio::select! {
+    let (engine, backend) = tokio::select! {
         () = &mut shutdown => {
             http.abort();
             return Ok(());
@@ -99,8 +99,20 @@ pub async fn run_worker(
         r = loading => r.map_err(|e| format!("model loader crashed: {e}"))??,
     };
     let id = format!("{}/{}", hostname(), std::process::id());
-    tracing::info!(worker = %id, device = %device, slots = cfg.jobs.workers, "worker ready; waiting for jobs");
-    let _ = health.ready.set(device);
+    tracing::info!(
+        worker = %id,
+        device = %backend.device,
+        precision = %backend.precision,
+        backend = %backend.runtime,
+        slots = cfg.jobs.workers,
+        "worker ready; waiting for jobs"
+    );
+    metrics.set_model_info(
+        &backend.runtime,
+        backend.device.as_str(),
+        backend.precision.as_str(),
+    );
+    let _ = health.ready.set(backend);
     let worker = Arc::new(Worker {
         cfg,
         queue,
@@ -331,9 +343,13 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(h): State<Arc<Health>>) -> Response {
     match h.ready.get() {
-        Some(device) => {
-            Json(serde_json::json!({ "ready": true, "device": device })).into_response()
-        }
+        Some(b) => Json(serde_json::json!({
+            "ready": true,
+            "device": b.device.as_str(),
+            "precision": b.precision.as_str(),
+            "backend": b.runtime,
+        }))
+        .into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "ready": false })),

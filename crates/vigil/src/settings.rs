@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
-use vigil_core::config::{Config, Device};
+use vigil_core::config::{Config, Device, Precision};
 
 /// Flags accepted before or after any command name.
 #[derive(Args, Debug, Clone)]
@@ -15,9 +15,14 @@ pub struct GlobalArgs {
     /// ONNX model (an Ultralytics YOLOv8/11/12 detection export).
     #[arg(long, global = true, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// cpu, cuda, or auto (CUDA if it works, else CPU).
+    /// cpu, cuda, openvino, or auto (CUDA if it works, else OpenVINO on an
+    /// Intel CPU, else the CPU provider).
     #[arg(long, global = true, value_name = "DEVICE")]
     pub device: Option<Device>,
+    /// auto, fp32, bf16, fp16 or int8 [default: auto = BF16 on OpenVINO where
+    /// the CPU has it, else the model file's own].
+    #[arg(long, global = true, value_name = "P")]
+    pub precision: Option<Precision>,
     /// Minimum score kept [default: 0.25].
     #[arg(long, global = true, value_name = "F")]
     pub conf: Option<f32>,
@@ -49,6 +54,9 @@ pub fn load(g: &GlobalArgs) -> anyhow::Result<Config> {
     }
     if let Some(d) = g.device {
         cfg.model.device = d;
+    }
+    if let Some(p) = g.precision {
+        cfg.model.precision = p;
     }
     if let Some(c) = g.conf {
         cfg.model.conf = c;

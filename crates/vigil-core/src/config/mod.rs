@@ -24,7 +24,7 @@ pub use events::{EventsConfig, MqttConfig};
 pub use health::HealthConfig;
 pub use jobs::JobsConfig;
 pub use load::ConfigError;
-pub use model::{Device, ModelConfig};
+pub use model::{auto_intra_threads, auto_sessions, Count, Device, ModelConfig, Precision};
 pub use queue::{QueueBackend, QueueConfig};
 pub use server::ServerConfig;
 pub use shard::ShardConfig;

@@ -76,7 +76,7 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = a.batch {
         batch.max_size = b as usize;
     }
-    let (engine, _device) = Engine::load(
+    let (engine, _backend) = Engine::load(
         &cfg.model,
         EngineConfig {
             batch,

@@ -66,7 +66,7 @@ fn save(g: &GlobalArgs, a: &SaveArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| vigil_server::baseline_path(&cfg, &a.stream));
     let source = VideoSource::open(&a.input, &SourceOptions::default())?;
-    let (engine, _device) = Engine::load(
+    let (engine, _backend) = Engine::load(
         &cfg.model,
         EngineConfig {
             batch: cfg.batch.clone(),

@@ -32,7 +32,7 @@ struct Line<'a> {
 /// non-zero exit, but do not stop the others from being processed.
 pub fn run(g: &GlobalArgs, a: &DetectArgs) -> anyhow::Result<ExitCode> {
     let cfg = settings::load(g)?;
-    let mut detector = Detector::load(&DetectorOptions::from_config(&cfg.model))?;
+    let mut detector = Detector::load(&DetectorOptions::single(&cfg.model))?;
     let batch = a.batch.unwrap_or(cfg.batch.max_size).max(1);
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -1,0 +1,197 @@
+//! End-to-end tests of the back ends through the real binary: the OpenVINO
+//! build of ONNX Runtime that `make setup` fetches, the CPU provider on the
+//! same library, `vigil model convert --fp16`, and what `/readyz`, the logs
+//! and `vigil_model_info` say about them. Every wait is bounded.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::{assert_clean_error, free_port, Node};
+
+fn openvino_library() -> PathBuf {
+    let p = support::root().join("third_party/onnxruntime-openvino/libonnxruntime.so");
+    assert!(p.is_file(), "{} missing: run `make setup`", p.display());
+    p
+}
+
+fn has(flag: &str) -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|t| t.split_whitespace().any(|w| w == flag))
+        .unwrap_or(false)
+}
+
+/// On this machine's CPU, what `auto` must resolve to with the OpenVINO library.
+fn expected_auto() -> (&'static str, &'static str) {
+    let intel = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|t| t.contains("GenuineIntel"))
+        .unwrap_or(false);
+    match (intel, has("amx_bf16") || has("avx512_bf16")) {
+        (true, true) => ("openvino", "bf16"),
+        (true, false) => ("openvino", "fp32"),
+        _ => ("cpu", "fp32"),
+    }
+}
+
+#[test]
+fn serve_reports_the_resolved_back_end_in_readyz_metrics_and_log() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"auto\"\n\
+         ort_library = \"{}\"\n",
+        tmp.path().join("store").display(),
+        openvino_library().display()
+    );
+    let mut node = Node::start_env(
+        tmp.path(),
+        "serve",
+        "serve",
+        &addr,
+        &config,
+        &[
+            // The daemon must not pick up the CPU library the test harness uses.
+            ("ORT_DYLIB_PATH", ""),
+        ],
+    );
+    node.wait_ready();
+    let (device, precision) = expected_auto();
+    let ready = node.get_json("/readyz");
+    assert_eq!(ready["device"], device, "{ready}");
+    assert_eq!(ready["precision"], precision, "{ready}");
+    assert_eq!(ready["backend"], "onnxruntime-1.24.1", "{ready}");
+    let metrics = node.req("GET", "/metrics", b"").text();
+    let series = format!(
+        "vigil_model_info{{backend=\"onnxruntime-1.24.1\",device=\"{device}\",precision=\"{precision}\"}} 1"
+    );
+    assert!(metrics.contains(&series), "no {series} in:\n{metrics}");
+    assert_eq!(
+        metrics.matches("vigil_model_info{").count(),
+        1,
+        "one model_info series"
+    );
+    // Detection works on it, end to end.
+    let photo = std::fs::read(support::data("photos/dog.jpg")).expect("photo");
+    let r = support::http(
+        &node.addr,
+        "POST",
+        "/v1/detect",
+        &[("Content-Type", "image/jpeg")],
+        &photo,
+    )
+    .expect("POST /v1/detect");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let labels: Vec<String> = r.json()["detections"]
+        .as_array()
+        .expect("detections")
+        .iter()
+        .map(|d| d["label"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(labels.iter().any(|l| l == "dog"), "{labels:?}");
+    let log = node.log();
+    assert!(
+        log.contains("inference sessions share the batcher") && log.contains(precision),
+        "{log}"
+    );
+}
+
+#[test]
+fn detect_logs_what_runs_and_refuses_impossible_precisions() {
+    let lib = openvino_library();
+    let photo = support::data("photos/person.jpg");
+    let model = support::model_dynamic();
+    let out = support::vigil()
+        .env("ORT_DYLIB_PATH", &lib)
+        .env("RUST_LOG", "info")
+        .args([
+            "detect",
+            "--device",
+            "openvino",
+            "--precision",
+            "fp32",
+            "--model",
+        ])
+        .arg(&model)
+        .arg(&photo)
+        .output()
+        .expect("spawn vigil");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("model loaded"))
+        .unwrap_or_else(|| panic!("no `model loaded` log: {stderr}"));
+    for want in [
+        "device=openvino",
+        "precision=fp32",
+        "backend=onnxruntime-1.24.1",
+    ] {
+        assert!(line.contains(want), "{want} missing in {line}");
+    }
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"person\""));
+
+    let out = support::vigil()
+        .env("ORT_DYLIB_PATH", &lib)
+        .args(["detect", "--precision", "int8", "--model"])
+        .arg(&model)
+        .arg(&photo)
+        .output()
+        .expect("spawn vigil");
+    assert_clean_error(
+        &out,
+        &String::from_utf8_lossy(&out.stderr),
+        "vigil model quantize",
+    );
+
+    let (out, _, stderr) = support::run(&["detect", "--precision", "fp64", "data/photos/dog.jpg"]);
+    assert_clean_error(&out, &stderr, "fp64");
+}
+
+#[test]
+fn convert_fp16_writes_a_checked_float16_model_that_detects() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out_model = tmp.path().join("fp16.onnx");
+    let (out, _, stderr) = support::run(&[
+        "model",
+        "convert",
+        "--fp16",
+        support::model_dynamic().to_str().expect("utf-8"),
+        out_model.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("agreement with FP32"), "{stderr}");
+    let fp32_len = std::fs::metadata(support::model_dynamic())
+        .expect("model")
+        .len();
+    let fp16_len = std::fs::metadata(&out_model).expect("written").len();
+    assert!(
+        fp16_len * 10 < fp32_len * 6,
+        "FP16 file is {fp16_len} bytes, FP32 {fp32_len}"
+    );
+    // It runs through vigil as an FP16 model (float32 at the boundary).
+    let out = support::vigil()
+        .env("RUST_LOG", "info")
+        .args(["detect", "--device", "cpu", "--model"])
+        .arg(&out_model)
+        .arg(support::data("photos/dog.jpg"))
+        .output()
+        .expect("spawn vigil");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("precision=fp16"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"dog\""));
+
+    // A file that is not a model: a clear error, nothing written.
+    let junk = tmp.path().join("junk.onnx");
+    std::fs::write(&junk, b"not a model").expect("write");
+    let dest = tmp.path().join("never.onnx");
+    let (out, _, stderr) = support::run(&[
+        "model",
+        "convert",
+        "--fp16",
+        junk.to_str().expect("utf-8"),
+        dest.to_str().expect("utf-8"),
+    ]);
+    assert_clean_error(&out, &stderr, "junk.onnx");
+    assert!(!dest.exists());
+}
