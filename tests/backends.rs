@@ -2,6 +2,7 @@
 //! build of ONNX Runtime that `make setup` fetches, the CPU provider on the
 //! same library, `vigil model convert --fp16`, and what `/readyz`, the logs
 //! and `vigil_model_info` say about them. Every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 

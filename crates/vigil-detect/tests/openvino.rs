@@ -4,6 +4,7 @@
 //! this file names that library explicitly; the CPU-provider FP32 reference
 //! runs on the same library, in the same test, so each agreement figure
 //! compares against detections computed moments before, never stored ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::path::PathBuf;
 
