@@ -41,6 +41,7 @@ test: setup
 	$(CARGO) test --workspace
 	./scripts/check-ops.sh
 	./scripts/check-deploy.sh target/debug/vigil
+	./scripts/fuzz-api.sh target/debug/vigil
 
 ## bench-setup: the Python reference pipeline's venv (onnxruntime, OpenCV, numpy from PyPI)
 bench-setup: setup

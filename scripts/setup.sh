@@ -203,4 +203,19 @@ for name in "${!PHOTO_SHA256[@]}"; do
 done
 
 rm -rf "$debcache"
-say "ok: $ort_lib, $model, data/${gpu_dir:+, $gpu_dir/}"
+
+# 5. The API fuzzer (scripts/fuzz-api.sh): schemathesis and everything it pulls
+# in, pinned in scripts/fuzz/requirements.txt, in its own venv (.venv-fuzz) so
+# its pins never meet the accuracy/bench venv's. Reinstalled only when the
+# requirements file changes.
+fuzz_req=scripts/fuzz/requirements.txt
+fuzz_stamp=.venv-fuzz/.requirements.sha256
+fuzz_want=$(sha256sum "$fuzz_req" | cut -d' ' -f1)
+if [ ! -x .venv-fuzz/bin/st ] || [ "$(cat "$fuzz_stamp" 2>/dev/null)" != "$fuzz_want" ]; then
+  say "installing the API fuzzer (schemathesis) into .venv-fuzz"
+  python3 -m venv .venv-fuzz
+  .venv-fuzz/bin/python -m pip install -q --disable-pip-version-check -r "$fuzz_req" >&2
+  echo "$fuzz_want" > "$fuzz_stamp"
+fi
+
+say "ok: $ort_lib, $model, data/, .venv-fuzz${gpu_dir:+, $gpu_dir/}"

@@ -536,8 +536,10 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     assert_eq!(s["url"], format!("rtsp://***@127.0.0.1:{dead}/live"));
     let all = d.get("/v1/streams").text();
     assert!(!all.contains("hunter2"), "{all}");
+    // The stream exists but has no frame yet: 409, not 404.
     let r = d.get("/v1/streams/door/snapshot.jpg");
-    assert_eq!(r.status, 404);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(d.get("/v1/streams/nope/snapshot.jpg").status, 404);
 
     let r = d.req("DELETE", "/v1/streams/door", &[], b"");
     assert_eq!(r.status, 204);

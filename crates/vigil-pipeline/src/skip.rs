@@ -11,15 +11,22 @@ use vigil_core::PtsMs;
 pub enum SkipPolicy {
     Every(u32),
     Fps(f64),
+    /// Both limits: every Nth frame, and of those at most `fps` a second of
+    /// media time. Offered where the two options cannot be made exclusive
+    /// in the interface (the job query string: OpenAPI has no way to say
+    /// "one of these two parameters"), so both-set means something useful
+    /// rather than an error no client generator could know about.
+    EveryAtMost(u32, f64),
 }
 
 impl SkipPolicy {
     /// From the `every` / `fps` options every front end offers (config,
-    /// CLI, job query): `every` wins, neither means every frame. Callers
-    /// reject both-set as a usage error before getting here.
+    /// CLI, job query); neither means every frame. The config and the CLI
+    /// reject both-set as a usage error; the job API applies both.
     pub fn from_options(every: Option<u32>, fps: Option<f64>) -> SkipPolicy {
         match (every, fps) {
-            (Some(n), _) => SkipPolicy::Every(n),
+            (Some(n), Some(f)) => SkipPolicy::EveryAtMost(n, f),
+            (Some(n), None) => SkipPolicy::Every(n),
             (None, Some(f)) => SkipPolicy::Fps(f),
             (None, None) => SkipPolicy::Every(1),
         }
@@ -57,30 +64,39 @@ impl FrameSkipper {
         self.seen += 1;
         let take = match self.policy {
             SkipPolicy::Every(every) => n.is_multiple_of(u64::from(every.max(1))),
-            SkipPolicy::Fps(fps) if fps > 0.0 => {
-                let period = 1000.0 / fps;
-                match self.next_due_ms {
-                    // Half a millisecond of slack absorbs pts rounding (e.g. 33.33 ms steps).
-                    Some(due) if pts.0 + 0.5 < due => false,
-                    Some(due) => {
-                        // Advance on the grid, but re-anchor after a gap so a
-                        // long pause does not cause a burst of catch-up frames.
-                        let next = due + period;
-                        self.next_due_ms = Some(if next <= pts.0 { pts.0 + period } else { next });
-                        true
-                    }
-                    None => {
-                        self.next_due_ms = Some(pts.0 + period);
-                        true
-                    }
-                }
+            SkipPolicy::Fps(fps) => self.rate_allows(fps, pts),
+            SkipPolicy::EveryAtMost(every, fps) => {
+                n.is_multiple_of(u64::from(every.max(1))) && self.rate_allows(fps, pts)
             }
-            SkipPolicy::Fps(_) => true,
         };
         if !take {
             self.skipped += 1;
         }
         take
+    }
+
+    /// Rate-based selection: true once `1/fps` of media time has passed
+    /// since the last frame taken (and then advances the schedule).
+    fn rate_allows(&mut self, fps: f64, pts: PtsMs) -> bool {
+        if fps <= 0.0 {
+            return true;
+        }
+        let period = 1000.0 / fps;
+        match self.next_due_ms {
+            // Half a millisecond of slack absorbs pts rounding (e.g. 33.33 ms steps).
+            Some(due) if pts.0 + 0.5 < due => false,
+            Some(due) => {
+                // Advance on the grid, but re-anchor after a gap so a
+                // long pause does not cause a burst of catch-up frames.
+                let next = due + period;
+                self.next_due_ms = Some(if next <= pts.0 { pts.0 + period } else { next });
+                true
+            }
+            None => {
+                self.next_due_ms = Some(pts.0 + period);
+                true
+            }
+        }
     }
 
     pub fn skipped(&self) -> u64 {
@@ -103,6 +119,26 @@ mod tests {
             SkipPolicy::Fps(2.5)
         );
         assert_eq!(SkipPolicy::from_options(None, None), SkipPolicy::Every(1));
+        assert_eq!(
+            SkipPolicy::from_options(Some(2), Some(5.0)),
+            SkipPolicy::EveryAtMost(2, 5.0)
+        );
+    }
+
+    #[test]
+    fn every_and_fps_together_apply_both() {
+        // 30 fps source: every 2nd frame is 15 fps; capped at 5 fps -> every 6th.
+        let taken = run(
+            SkipPolicy::EveryAtMost(2, 5.0),
+            (0..30).map(|i| i as f64 * 1000.0 / 30.0),
+        );
+        assert_eq!(taken, vec![0, 6, 12, 18, 24]);
+        // The cap above the thinned rate changes nothing.
+        let taken = run(
+            SkipPolicy::EveryAtMost(3, 100.0),
+            (0..9).map(|i| i as f64 * 10.0),
+        );
+        assert_eq!(taken, vec![0, 3, 6]);
     }
 
     fn run(policy: SkipPolicy, pts: impl IntoIterator<Item = f64>) -> Vec<usize> {

@@ -23,12 +23,37 @@ use vigil_core::Detection;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::jobs::{JobParams, Jobs, DETECTIONS_FILE, RETRY_AFTER_S, VIDEO_FILE};
+use crate::params::{IntRange, NumRange, QueryParams};
 use crate::state::JobBackend;
 use crate::state::SharedState;
 use crate::streams::{StreamState, StreamView};
 use vigil_queue::{JobStatus, SubmitError};
 
 const MIB: u64 = 1024 * 1024;
+
+/// An opaque upload (`format: binary`).
+pub struct Binary;
+
+impl utoipa::PartialSchema for Binary {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .into()
+    }
+}
+
+impl ToSchema for Binary {}
+
+/// `POST /v1/jobs` as `multipart/form-data`: the `video` part is read,
+/// any other part is skipped (so a plain HTML form works).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct JobUpload {
+    #[schema(value_type = String, format = Binary)]
+    video: Vec<u8>,
+}
 
 /// A detection as the API returns it (mirrors `vigil_core::Detection`).
 #[derive(ToSchema)]
@@ -72,31 +97,68 @@ pub struct DetectResponse {
     detections: Vec<Detection>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// The query of `POST /v1/jobs` (documentation; [`job_params`] parses it
+/// with the limits below).
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct JobQuery {
-    /// Run the detector on every Nth frame (exclusive with `fps`).
-    every: Option<u32>,
-    /// Run the detector at this many frames per second of video time.
+    /// Run the detector on every Nth frame. With `fps` too, both apply:
+    /// every Nth frame, and of those at most `fps` a second.
+    #[param(minimum = 1, maximum = 1000000)]
+    every: Option<u64>,
+    /// Run the detector at most this many frames per second of video time.
+    #[param(exclusive_minimum = 0, maximum = 1000)]
     fps: Option<f64>,
-    /// Minimum score reported; only raises `model.conf`, never lowers it.
-    conf: Option<f32>,
-    /// Report ByteTrack tracks (with `track_id`) rather than raw detections.
+    /// Minimum score reported. At least this daemon's `model.conf` (the
+    /// document's `minimum`): the detector has already dropped lower boxes.
+    #[param(minimum = 0, maximum = 1)]
+    conf: Option<f64>,
+    /// Report ByteTrack tracks (with `track_id`) rather than raw
+    /// detections. Default true.
     track: Option<bool>,
 }
+
+/// `every` of a job: 1 = every frame; a million frames is hours of video.
+pub const JOB_EVERY: IntRange = IntRange {
+    min: 1,
+    max: 1_000_000,
+};
+/// `fps` of a job, as a stream's `fps` in the config.
+pub const JOB_FPS: NumRange = NumRange {
+    min: 0.0,
+    min_exclusive: true,
+    max: 1000.0,
+};
+/// `limit` of `GET /v1/events`: a page, not the whole outbox.
+pub const EVENTS_LIMIT: IntRange = IntRange { min: 1, max: 1000 };
 
 #[derive(Serialize, ToSchema)]
 pub struct JobCreated {
     id: String,
+    /// Always `queued`.
+    #[schema(value_type = JobStatusDoc)]
     status: &'static str,
+}
+
+/// A job's state.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum JobStatusDoc {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct JobView {
     id: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
+    #[schema(value_type = JobStatusDoc)]
     status: String,
     /// 0.0–1.0: frames done / frames total.
+    #[schema(minimum = 0, maximum = 1)]
     progress: f64,
     frames_done: u64,
     frames_total: Option<u64>,
@@ -108,32 +170,208 @@ pub struct JobView {
     worker: Option<String>,
 }
 
-/// The body of `POST /v1/streams`: the fields of a `[[streams]]` entry.
-#[derive(ToSchema)]
+/// The body of `POST /v1/streams`: the fields of a `[[streams]]` entry
+/// (`every` and `fps` exclusive). Unknown fields are refused.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct StreamConfigDoc {
+    /// Unique; appears in URLs and metric labels.
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
     id: String,
-    /// `rtsp://…` or a file path.
+    /// A camera URL (`rtsp://user:pass@host/path`; credentials are masked
+    /// wherever the URL is shown).
+    #[schema(pattern = r"^(rtsp|rtsps|http|https)://\S+$")]
     url: String,
-    every: Option<u32>,
+    /// Run the detector on every Nth frame.
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    every: Option<u64>,
+    /// Run the detector at most this many frames per second.
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
     fps: Option<f64>,
-    /// Files only: loop, paced at the file's frame rate.
+    /// Files only (config streams): network streams reconnect instead.
+    #[schema(nullable = false)]
     r#loop: Option<bool>,
-    ring_capacity: Option<usize>,
+    /// Decoded frames buffered before the oldest is dropped (default 8).
+    #[schema(nullable = false, minimum = 1, maximum = 1024)]
+    ring_capacity: Option<u64>,
+    /// No frame for this long → reconnect (default 10).
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 3600)]
     stall_timeout_s: Option<f64>,
+    /// First reconnect delay, doubling up to `reconnect_max_s` (default 1).
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 3600)]
     reconnect_initial_s: Option<f64>,
+    /// Longest reconnect delay (default 30); at least `reconnect_initial_s`.
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 3600)]
     reconnect_max_s: Option<f64>,
-    /// `tcp` or `udp`.
-    transport: Option<String>,
+    #[schema(nullable = false)]
+    transport: Option<TransportDoc>,
+    /// Zones for `zone.entered` / `zone.left` events.
+    #[schema(nullable = false)]
+    zones: Option<Vec<ZoneDoc>>,
+    /// Counting lines for `line.crossed` events.
+    #[schema(nullable = false)]
+    lines: Option<Vec<LineDoc>>,
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+/// RTSP transport.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum TransportDoc {
+    Tcp,
+    Udp,
+}
+
+/// Coordinates of a zone's points or a line's ends: source pixels, or
+/// fractions (0–1) of the frame.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum UnitsDoc {
+    Px,
+    Norm,
+}
+
+/// Which point of a box places an object.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum AnchorDoc {
+    BottomCenter,
+    Center,
+    TopCenter,
+    BottomLeft,
+    BottomRight,
+    TopLeft,
+    TopRight,
+}
+
+/// A polygonal zone. Names are unique per stream; the polygon must have an
+/// area; with `units = "norm"` coordinates are at most 1.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ZoneDoc {
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    name: String,
+    #[schema(min_items = 3, value_type = Vec<[f64; 2]>)]
+    points: Vec<[f64; 2]>,
+    #[schema(nullable = false)]
+    units: Option<UnitsDoc>,
+    /// Labels that count; empty = every label.
+    #[schema(nullable = false)]
+    classes: Option<Vec<String>>,
+    #[schema(nullable = false, minimum = 0, maximum = 1)]
+    min_score: Option<f64>,
+    #[schema(nullable = false, minimum = 1, maximum = 10000)]
+    min_frames: Option<u64>,
+    #[schema(nullable = false)]
+    anchor: Option<AnchorDoc>,
+}
+
+/// A counting line from `a` to `b` (which must differ). Names are unique
+/// per stream.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct LineDoc {
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    name: String,
+    a: [f64; 2],
+    b: [f64; 2],
+    #[schema(nullable = false)]
+    units: Option<UnitsDoc>,
+    #[schema(nullable = false)]
+    classes: Option<Vec<String>>,
+    #[schema(nullable = false, minimum = 0, maximum = 1)]
+    min_score: Option<f64>,
+    /// Hysteresis band in pixels (default 2 % of the frame diagonal).
+    #[schema(nullable = false, minimum = 0, maximum = 10000)]
+    min_distance: Option<f64>,
+    #[schema(nullable = false, minimum = 0, maximum = 100000)]
+    cooldown_frames: Option<u64>,
+}
+
+/// The query of `GET /v1/events` (documentation; [`events`] parses it).
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct EventsQuery {
     /// Most events returned (default 100).
-    limit: Option<u32>,
-    /// `pending`, `delivered` or `dead`.
-    status: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u64>,
+    /// Only events with this delivery status.
+    status: Option<EventStatusDoc>,
+}
+
+/// Delivery status of an event: `pending` until every matching webhook has
+/// it, `dead` after `max_attempts`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum EventStatusDoc {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+/// An event type (the contract's names).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum EventTypeDoc {
+    #[serde(rename = "track.started")]
+    TrackStarted,
+    #[serde(rename = "track.ended")]
+    TrackEnded,
+    #[serde(rename = "zone.entered")]
+    ZoneEntered,
+    #[serde(rename = "zone.left")]
+    ZoneLeft,
+    #[serde(rename = "line.crossed")]
+    LineCrossed,
+    #[serde(rename = "drift.detected")]
+    DriftDetected,
+    #[serde(rename = "camera.anomaly")]
+    CameraAnomaly,
+}
+
+/// One webhook's delivery of an event.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeliveryDoc {
+    /// The webhook URL without credentials or query.
+    webhook: String,
+    status: EventStatusDoc,
+    attempts: u64,
+    last_error: Option<String>,
+}
+
+/// An event as stored, with its delivery status. Stream-level events
+/// (`drift.detected`, `camera.anomaly`) have no track fields and carry
+/// their own fields at the top level.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct EventRecordDoc {
+    /// UUID; receivers deduplicate on it.
+    id: String,
+    r#type: EventTypeDoc,
+    stream: String,
+    /// Wall-clock capture time, RFC 3339 UTC.
+    at: String,
+    pts_ms: f64,
+    track_id: Option<u64>,
+    label: Option<String>,
+    score: Option<f64>,
+    /// `[x1, y1, x2, y2]` in source pixels.
+    bbox: Option<[f64; 4]>,
+    zone: Option<String>,
+    line: Option<String>,
+    /// `in` or `out`.
+    direction: Option<String>,
+    snapshot_url: Option<String>,
+    status: EventStatusDoc,
+    deliveries: Vec<DeliveryDoc>,
 }
 
 #[derive(OpenApi)]
@@ -146,8 +384,9 @@ pub struct EventsQuery {
     ),
     components(schemas(
         ErrorBody, Health, Readiness, DetectResponse, DetectionDoc, JobCreated, JobView,
-        StreamView, StreamState, StreamConfigDoc,
-        crate::streams::BaselineSaved
+        JobStatusDoc, JobUpload, StreamView, StreamState, StreamConfigDoc, TransportDoc, UnitsDoc,
+        AnchorDoc, ZoneDoc, LineDoc, EventRecordDoc, EventTypeDoc, EventStatusDoc,
+        DeliveryDoc, crate::streams::BaselineSaved
     )),
     modifiers(&BearerAuth)
 )]
@@ -323,18 +562,25 @@ async fn metrics(State(st): State<SharedState>) -> Result<Response, ApiError> {
         .into_response())
 }
 
-/// The OpenAPI 3 document of this API.
+/// The OpenAPI 3 document of this API, generated from the handlers and
+/// completed with this daemon's own limits (e.g. `conf`'s minimum is its
+/// `model.conf`).
 #[utoipa::path(get, path = "/openapi.json", tag = "ops", responses(
     (status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+async fn openapi(State(st): State<SharedState>) -> Json<serde_json::Value> {
+    Json(crate::openapi::document(&st.cfg))
 }
 
 /// Detects objects in one image (JPEG/PNG/BMP/WebP), batched with the streams.
 #[utoipa::path(post, path = "/v1/detect", tag = "detect",
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "one encoded image"),
-    responses((status = 200, body = DetectResponse), (status = 400, body = ErrorBody),
-              (status = 413, body = ErrorBody), (status = 503, body = ErrorBody)),
+    request_body(description = "one encoded image (the type is sniffed from its bytes; `Content-Type` is not needed)",
+        content((inline(Binary) = "application/octet-stream"), (inline(Binary) = "image/jpeg"),
+                (inline(Binary) = "image/png"), (inline(Binary) = "image/bmp"),
+                (inline(Binary) = "image/webp"))),
+    responses((status = 200, body = DetectResponse),
+              (status = 400, description = "not a readable image", body = ErrorBody),
+              (status = 413, description = "larger than `server.max_upload_mb`", body = ErrorBody),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn detect(
     State(st): State<SharedState>,
@@ -360,19 +606,27 @@ async fn detect(
 /// Queues a video for annotation. Body: the raw video, or multipart with a
 /// `video` field. Streamed to disk, never held in memory.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", params(JobQuery),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
-                 description = "the video (raw bytes, or multipart/form-data with a `video` field)"),
+    request_body(description = "the video, any container and codec FFmpeg reads: raw bytes, or multipart with a `video` field",
+        content((inline(Binary) = "application/octet-stream"), (inline(Binary) = "video/mp4"),
+                (JobUpload = "multipart/form-data"))),
     responses(
-        (status = 202, body = JobCreated, headers(("Location" = String, description = "/v1/jobs/{id}"))),
-        (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 429, body = ErrorBody, headers(("Retry-After" = u64, description = "seconds")))),
+        (status = 202, body = JobCreated, headers(("Location" = String, description = "/v1/jobs/{id}")),
+            links(
+                ("status" = (operation_id = "get_job", parameters(("id" = "$response.body#/id")))),
+                ("video" = (operation_id = "job_video", parameters(("id" = "$response.body#/id")))),
+                ("detections" = (operation_id = "job_detections", parameters(("id" = "$response.body#/id")))))),
+        (status = 400, description = "a bad query parameter (named), an empty upload or a multipart body without `video`", body = ErrorBody),
+        (status = 413, description = "larger than `server.max_upload_mb`", body = ErrorBody),
+        (status = 429, description = "the job queue is full", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "seconds"))),
+        (status = 503, description = "the job queue (NATS) is unavailable", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn create_job(
     State(st): State<SharedState>,
-    Query(q): Query<JobQuery>,
+    Query(q): Query<Vec<(String, String)>>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let params = job_params(&q, st.cfg.model.conf)?;
+    let params = job_params(q, st.cfg.model.conf)?;
     let limit = st.cfg.server.max_upload_mb.saturating_mul(MIB);
     let id = match &st.jobs {
         JobBackend::Local(jobs) => queue_local(jobs, req, params, limit).await?,
@@ -466,39 +720,37 @@ async fn queue_nats(
     }
 }
 
-fn job_params(q: &JobQuery, model_conf: f32) -> Result<JobParams, ApiError> {
-    if q.every.is_some() && q.fps.is_some() {
-        return Err(ApiError::BadRequest(
-            "every and fps are mutually exclusive".into(),
-        ));
-    }
-    if q.every == Some(0) {
-        return Err(ApiError::BadRequest("every must be at least 1".into()));
-    }
-    if let Some(f) = q.fps {
-        if !(f.is_finite() && f > 0.0) {
-            return Err(ApiError::BadRequest(format!(
-                "fps must be positive, got {f}"
-            )));
-        }
-    }
-    if let Some(c) = q.conf {
-        if !(0.0..=1.0).contains(&c) {
-            return Err(ApiError::BadRequest(format!(
-                "conf must be within 0..1, got {c}"
-            )));
-        }
-        if c < model_conf {
-            return Err(ApiError::BadRequest(format!(
-                "conf {c} is below model.conf ({model_conf}); the detector has already dropped those boxes"
-            )));
-        }
-    }
+/// The job's options from its query string, refused with 400 naming the
+/// parameter exactly where the document's limits refuse them.
+fn job_params(pairs: Vec<(String, String)>, model_conf: f32) -> Result<JobParams, ApiError> {
+    let q = QueryParams::parse(pairs, &["every", "fps", "conf", "track"])?;
+    let every = q
+        .int("every", JOB_EVERY)?
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    let fps = q.number("fps", JOB_FPS)?;
+    // Compared as f64 against the very value the document shows as the
+    // minimum, so a client at the documented bound is never refused.
+    let conf_min = f64::from(model_conf);
+    let conf = q.number(
+        "conf",
+        NumRange {
+            min: conf_min,
+            min_exclusive: false,
+            max: 1.0,
+        },
+    );
+    let conf = conf.map_err(|e| match e {
+        ApiError::BadRequest(m) => ApiError::BadRequest(format!(
+            "{m} (the minimum is model.conf: the detector has already dropped lower boxes)"
+        )),
+        other => other,
+    })?;
     Ok(JobParams {
-        every: q.every,
-        fps: q.fps,
-        conf: q.conf,
-        track: q.track.unwrap_or(true),
+        every,
+        fps,
+        #[allow(clippy::cast_possible_truncation)]
+        conf: conf.map(|c| c as f32),
+        track: q.boolean("track")?.unwrap_or(true),
     })
 }
 
@@ -586,7 +838,8 @@ fn body_err(e: &axum::Error, limit: u64) -> ApiError {
 /// A job's status and progress.
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs",
     params(("id" = String, Path, description = "job id")),
-    responses((status = 200, body = JobView), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = JobView), (status = 404, description = "no such job", body = ErrorBody),
+              (status = 503, description = "the job queue (NATS) is unavailable", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn get_job(
     State(st): State<SharedState>,
@@ -694,7 +947,9 @@ async fn job_file(
 #[utoipa::path(get, path = "/v1/jobs/{id}/video", tag = "jobs",
     params(("id" = String, Path, description = "job id")),
     responses((status = 200, description = "annotated MP4", content_type = "video/mp4"),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+              (status = 404, description = "no such job, or its results expired", body = ErrorBody),
+              (status = 409, description = "the job has not succeeded", body = ErrorBody),
+              (status = 503, description = "the job queue (NATS) is unavailable", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn job_video(
     State(st): State<SharedState>,
@@ -707,7 +962,9 @@ async fn job_video(
 #[utoipa::path(get, path = "/v1/jobs/{id}/detections", tag = "jobs",
     params(("id" = String, Path, description = "job id")),
     responses((status = 200, description = "JSON Lines: {\"frame\", \"pts_ms\", \"detections\"}", content_type = "application/x-ndjson"),
-              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+              (status = 404, description = "no such job, or its results expired", body = ErrorBody),
+              (status = 409, description = "the job has not succeeded", body = ErrorBody),
+              (status = 503, description = "the job queue (NATS) is unavailable", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn job_detections(
     State(st): State<SharedState>,
@@ -726,8 +983,14 @@ async fn list_streams(State(st): State<SharedState>) -> Json<Vec<StreamView>> {
 /// Adds a stream at run time (same fields as a `[[streams]]` entry).
 #[utoipa::path(post, path = "/v1/streams", tag = "streams",
     request_body = StreamConfigDoc,
-    responses((status = 201, body = StreamView), (status = 400, body = ErrorBody),
-              (status = 409, body = ErrorBody)),
+    responses((status = 201, body = StreamView, headers(("Location" = String, description = "/v1/streams/{id}")),
+            links(
+                ("baseline" = (operation_id = "save_baseline", parameters(("id" = "$response.body#/id")))),
+                ("delete" = (operation_id = "delete_stream", parameters(("id" = "$response.body#/id")))))),
+              (status = 400, description = "an invalid field (named) or an unreadable body", body = ErrorBody),
+              (status = 409, description = "a stream with this id exists", body = ErrorBody),
+              (status = 413, description = "body over 2 MiB", body = ErrorBody),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn create_stream(State(st): State<SharedState>, body: Bytes) -> Result<Response, ApiError> {
     let cfg: StreamConfig = serde_json::from_slice(&body)
@@ -753,7 +1016,8 @@ async fn create_stream(State(st): State<SharedState>, body: Bytes) -> Result<Res
 /// Stops and removes a stream.
 #[utoipa::path(delete, path = "/v1/streams/{id}", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
-    responses((status = 204, description = "removed"), (status = 404, body = ErrorBody)),
+    responses((status = 204, description = "removed"), (status = 404, description = "no such stream", body = ErrorBody),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_stream(
     State(st): State<SharedState>,
@@ -770,8 +1034,9 @@ async fn delete_stream(
 #[utoipa::path(post, path = "/v1/streams/{id}/baseline", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 200, body = crate::streams::BaselineSaved),
-              (status = 404, body = ErrorBody),
-              (status = 409, description = "drift monitoring disabled, or no detections yet", body = ErrorBody)),
+              (status = 404, description = "no such stream", body = ErrorBody),
+              (status = 409, description = "drift monitoring disabled, or no detections yet", body = ErrorBody),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn save_baseline(
     State(st): State<SharedState>,
@@ -788,14 +1053,18 @@ async fn save_baseline(
 #[utoipa::path(get, path = "/v1/streams/{id}/snapshot.jpg", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 200, description = "JPEG", content_type = "image/jpeg"),
-              (status = 404, body = ErrorBody)),
+              (status = 404, description = "no such stream", body = ErrorBody),
+              (status = 409, description = "the stream has no processed frame yet (connecting or reconnecting)", body = ErrorBody),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn snapshot(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
     let Some((image, objects)) = st.ready()?.streams.latest(&id)? else {
-        return Err(ApiError::NotFound(format!(
+        // The stream exists, so not 404: a client polling a camera that is
+        // still connecting can tell "wait" from "wrong id".
+        return Err(ApiError::Conflict(format!(
             "stream {id:?} has no processed frame yet"
         )));
     };
@@ -821,20 +1090,20 @@ async fn snapshot(
 /// (`pending` until every matching webhook has it, `dead` after
 /// `max_attempts`) and per-webhook attempts.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsQuery),
-    responses((status = 200, description = "array of events with delivery status"),
-        (status = 400, description = "bad status filter", body = ErrorBody)),
+    responses((status = 200, description = "events with their delivery status, newest first", body = Vec<EventRecordDoc>),
+        (status = 400, description = "a bad query parameter (named)", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn events(
     State(st): State<SharedState>,
-    Query(q): Query<EventsQuery>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> Result<Json<Vec<vigil_events::EventRecord>>, ApiError> {
+    let q = QueryParams::parse(q, &["limit", "status"])?;
     let status = q
-        .status
-        .as_deref()
+        .choice("status", &["pending", "delivered", "dead"])?
         .map(str::parse::<vigil_events::Status>)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let limit = q.limit.unwrap_or(100) as usize;
+    let limit = usize::try_from(q.int("limit", EVENTS_LIMIT)?.unwrap_or(100)).unwrap_or(1000);
     let outbox = st.outbox.clone();
     let records = tokio::task::spawn_blocking(move || outbox.recent(limit, status))
         .await

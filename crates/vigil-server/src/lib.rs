@@ -9,6 +9,8 @@ mod api;
 mod error;
 mod jobs;
 mod metrics;
+mod openapi;
+mod params;
 mod state;
 mod streams;
 mod worker;
