@@ -196,6 +196,34 @@ fn health_readiness_detect_events_and_openapi() {
 
     let r = d.get("/v1/events?limit=5");
     assert_eq!((r.status, r.json()), (200, serde_json::json!([])));
+    // What the document forbids is refused with 400 naming the parameter.
+    for (path, needle) in [
+        (
+            "/v1/events?limit=2147483648",
+            "limit must be an integer from 1 to 1000",
+        ),
+        (
+            "/v1/events?status=",
+            "status must be one of pending, delivered, dead",
+        ),
+        (
+            "/v1/events?limit=5&limit=6",
+            "\"limit\" is given more than once",
+        ),
+        ("/v1/events?lmit=5", "unknown query parameter \"lmit\""),
+    ] {
+        let r = d.get(path);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+        let msg = r.json()["error"].as_str().unwrap_or("").to_string();
+        assert!(msg.contains(needle), "{path}: {msg}");
+    }
+    let r = d.req("POST", "/v1/jobs?every=0", &[], b"x");
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text().contains("every must be an integer from 1"),
+        "{}",
+        r.text()
+    );
     let r = d.get("/v1/jobs/nope");
     assert_eq!(r.status, 404);
     assert!(r.json()["error"].is_string());
