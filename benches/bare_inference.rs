@@ -4,7 +4,9 @@
 //!
 //! Usage: bare-inference VIDEO [--batch B] [--frames N] [--threads T] [--sessions S]
 //!        [--device cpu|openvino|cuda] [--precision fp32|bf16|...] [--model PATH]
-//! Prints one JSON line: {"frames", "seconds", "fps", "batch", "threads", "sessions"}.
+//! Prints one JSON line: {"frames", "seconds", "fps", "p50_ms", "p95_ms", "batch",
+//! "threads", "sessions", ...}; p50/p95 are per session call, the floor
+//! for a `POST /v1/detect` request (benches/detect_vs_bare.sh).
 //!
 //! With S sessions, S threads each run their own session (T threads each)
 //! on an equal share of the calls, all at once: the floor for
@@ -100,34 +102,48 @@ fn main() -> Result<(), String> {
     }
     let start = std::sync::Barrier::new(sessions + 1);
     let mut t = Instant::now();
+    let mut latencies: Vec<f64> = Vec::new();
     std::thread::scope(|scope| -> Result<(), String> {
         let runs: Vec<_> = dets
             .iter_mut()
             .map(|det| {
                 let (batches, start) = (&batches, &start);
-                scope.spawn(move || -> Result<(), String> {
+                scope.spawn(move || -> Result<Vec<f64>, String> {
                     start.wait();
+                    let mut calls = Vec::with_capacity(per_session);
                     for b in batches.iter().cycle().take(per_session) {
                         // No output copy: session calls alone.
+                        let c = Instant::now();
                         det.run_only(b, batch).map_err(|e| e.to_string())?;
+                        calls.push(c.elapsed().as_secs_f64() * 1000.0);
                     }
-                    Ok(())
+                    Ok(calls)
                 })
             })
             .collect();
         start.wait();
         t = Instant::now();
         for r in runs {
-            r.join()
-                .map_err(|_| "a session thread panicked".to_string())??;
+            latencies.extend(
+                r.join()
+                    .map_err(|_| "a session thread panicked".to_string())??,
+            );
         }
         Ok(())
     })?;
+    latencies.sort_by(f64::total_cmp);
+    // Per session call (one batch): the floor for a request's latency.
+    let pct = |p: f64| {
+        let i = ((latencies.len() as f64 - 1.0) * p).round() as usize;
+        latencies.get(i).copied().unwrap_or(f64::NAN)
+    };
     let secs = t.elapsed().as_secs_f64();
     let n = per_session * sessions * batch;
     println!(
-        "{{\"frames\": {n}, \"seconds\": {secs:.3}, \"fps\": {:.3}, \"batch\": {batch}, \"threads\": {threads}, \"sessions\": {sessions}, \"device\": \"{}\", \"precision\": \"{}\", \"backend\": \"{}\"}}",
+        "{{\"frames\": {n}, \"seconds\": {secs:.3}, \"fps\": {:.3}, \"p50_ms\": {:.2}, \"p95_ms\": {:.2}, \"batch\": {batch}, \"threads\": {threads}, \"sessions\": {sessions}, \"device\": \"{}\", \"precision\": \"{}\", \"backend\": \"{}\"}}",
         n as f64 / secs,
+        pct(0.5),
+        pct(0.95),
         backend.device,
         backend.precision,
         backend.runtime

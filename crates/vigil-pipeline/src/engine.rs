@@ -15,12 +15,12 @@
 //! decides between dropping (live) and waiting (files).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::time::SystemTime;
 use vigil_core::config::{BatchConfig, ModelConfig};
 
@@ -137,6 +137,23 @@ struct Shared {
     streams: Mutex<Vec<Arc<StreamCtx>>>,
     wake_tx: Sender<()>,
     shutdown: AtomicBool,
+    /// Frames handed to preprocessing that no inference thread has taken
+    /// yet: what the batcher may still expect within `max_wait_ms`.
+    pending: AtomicUsize,
+}
+
+impl Shared {
+    /// Whether another frame can join a batch being collected: one is
+    /// already on its way through preprocessing, or a stream has a decoded
+    /// frame in its ring that the scheduler is about to hand over. When
+    /// neither holds, waiting `max_wait_ms` would only add latency (an
+    /// idle daemon's `/v1/detect` would pay it on every call).
+    fn more_coming(&self) -> bool {
+        self.pending.load(Ordering::SeqCst) > 0
+            || lock(&self.streams)
+                .iter()
+                .any(|s| !s.ring.is_empty() && s.in_flight.load(Ordering::SeqCst) < s.max_in_flight)
+    }
 }
 
 /// The shared detector and its threads. Streams are attached with
@@ -206,6 +223,7 @@ impl Engine {
             streams: Mutex::new(Vec::new()),
             wake_tx,
             shutdown: AtomicBool::new(false),
+            pending: AtomicUsize::new(0),
         });
         // One batch's worth per hop keeps the detector fed (the next batch is
         // being letterboxed while this one runs) without queueing frames that
@@ -222,16 +240,18 @@ impl Engine {
         for i in 0..cfg.preprocess_threads.max(1) {
             let rx = pre_rx.clone();
             let tx = infer_tx.clone();
+            let sh = Arc::clone(&shared);
             threads.push(spawn(&format!("vigil-preprocess-{i}"), move || {
-                preprocess_worker(&rx, &tx, input_size)
+                preprocess_worker(&rx, &tx, input_size, &sh)
             }));
         }
         drop((pre_rx, infer_tx));
         let wait = Duration::from_millis(cfg.batch.max_wait_ms);
         for (i, detector) in detectors.into_iter().enumerate() {
             let rx = infer_rx.clone();
+            let sh = Arc::clone(&shared);
             threads.push(spawn(&format!("vigil-inference-{i}"), move || {
-                inference_worker(detector, &rx, max, wait)
+                inference_worker(detector, &rx, max, wait, &sh)
             }));
         }
         drop(infer_rx);
@@ -266,9 +286,11 @@ impl Engine {
             selected_at: now,
         };
         let sender = self.pre_tx.as_ref().ok_or("engine is shut down")?;
-        sender
-            .send(job)
-            .map_err(|_| "engine is shut down".to_string())?;
+        self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        if sender.send(job).is_err() {
+            self.shared.pending.fetch_sub(1, Ordering::SeqCst);
+            return Err("engine is shut down".to_string());
+        }
         rx.recv()
             .map_err(|_| "engine stopped before the image was processed".to_string())?
     }
@@ -378,7 +400,7 @@ fn schedule(shared: &Shared, wake_rx: &Receiver<()>, pre_tx: &Sender<PreJob>) {
             match item {
                 Some(decoded) => {
                     progressed = true;
-                    dispatch(&ctx, decoded, pre_tx);
+                    dispatch(&ctx, decoded, pre_tx, &shared.pending);
                     order.push_back(ctx);
                 }
                 None if ctx.ring.is_finished() => {
@@ -403,7 +425,12 @@ fn schedule(shared: &Shared, wake_rx: &Receiver<()>, pre_tx: &Sender<PreJob>) {
     }
 }
 
-fn dispatch(ctx: &Arc<StreamCtx>, decoded: Decoded, pre_tx: &Sender<PreJob>) {
+fn dispatch(
+    ctx: &Arc<StreamCtx>,
+    decoded: Decoded,
+    pre_tx: &Sender<PreJob>,
+    pending: &AtomicUsize,
+) {
     let seq = ctx.next_seq.fetch_add(1, Ordering::SeqCst);
     ctx.in_flight.fetch_add(1, Ordering::SeqCst);
     let take = lock(&ctx.skipper).select(decoded.frame.pts);
@@ -416,7 +443,9 @@ fn dispatch(ctx: &Arc<StreamCtx>, decoded: Decoded, pre_tx: &Sender<PreJob>) {
             decoded,
             selected_at: Instant::now(),
         };
+        pending.fetch_add(1, Ordering::SeqCst);
         if let Err(e) = pre_tx.send(job) {
+            pending.fetch_sub(1, Ordering::SeqCst);
             // Only during shutdown: keep the stream's sequence complete.
             let job = e.into_inner();
             job.reply
@@ -432,7 +461,12 @@ fn dispatch(ctx: &Arc<StreamCtx>, decoded: Decoded, pre_tx: &Sender<PreJob>) {
     }
 }
 
-fn preprocess_worker(rx: &Receiver<PreJob>, tx: &Sender<InferJob>, (w, h): (u32, u32)) {
+fn preprocess_worker(
+    rx: &Receiver<PreJob>,
+    tx: &Sender<InferJob>,
+    (w, h): (u32, u32),
+    shared: &Shared,
+) {
     for job in rx.iter() {
         let t = Instant::now();
         match preprocess::preprocess(&job.decoded.frame.image, w, h) {
@@ -452,11 +486,15 @@ fn preprocess_worker(rx: &Receiver<PreJob>, tx: &Sender<InferJob>, (w, h): (u32,
                     prepared,
                 };
                 if let Err(e) = tx.send(out) {
+                    shared.pending.fetch_sub(1, Ordering::SeqCst);
                     let m = e.into_inner().meta;
                     m.reply.fail(m.frame, "pipeline is shutting down".into());
                 }
             }
-            Err(e) => job.reply.fail(job.decoded.frame, e.to_string()),
+            Err(e) => {
+                shared.pending.fetch_sub(1, Ordering::SeqCst);
+                job.reply.fail(job.decoded.frame, e.to_string());
+            }
         }
     }
 }
@@ -464,15 +502,37 @@ fn preprocess_worker(rx: &Receiver<PreJob>, tx: &Sender<InferJob>, (w, h): (u32,
 /// Collects up to `max` items, waiting at most `max_wait` after the first.
 /// `None` once the channel is closed and empty.
 pub fn collect_batch<T>(rx: &Receiver<T>, max: usize, max_wait: Duration) -> Option<Vec<T>> {
+    collect_batch_while(rx, max, max_wait, || {}, || true)
+}
+
+/// Like [`collect_batch`], but waits for more only while `more_coming`
+/// says another item can arrive: what is already queued is always taken,
+/// and a partial batch runs at once when nothing else is on its way. So
+/// batching costs latency only under concurrent load, where it pays.
+/// `taken` runs once per item received (before `more_coming` is asked
+/// again), so a counter of expected items can be kept exact.
+pub fn collect_batch_while<T>(
+    rx: &Receiver<T>,
+    max: usize,
+    max_wait: Duration,
+    taken: impl Fn(),
+    more_coming: impl Fn() -> bool,
+) -> Option<Vec<T>> {
     let first = rx.recv().ok()?;
+    taken();
     let deadline = Instant::now() + max_wait;
     let mut batch = Vec::with_capacity(max);
     batch.push(first);
     while batch.len() < max {
-        match rx.recv_deadline(deadline) {
-            Ok(item) => batch.push(item),
-            Err(_) => break,
-        }
+        let next = match rx.try_recv() {
+            Ok(item) => Some(item),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) if more_coming() => rx.recv_deadline(deadline).ok(),
+            Err(TryRecvError::Empty) => None,
+        };
+        let Some(item) = next else { break };
+        taken();
+        batch.push(item);
     }
     Some(batch)
 }
@@ -482,8 +542,12 @@ fn inference_worker(
     rx: &Receiver<InferJob>,
     max: usize,
     max_wait: Duration,
+    shared: &Shared,
 ) {
-    while let Some(batch) = collect_batch(rx, max, max_wait) {
+    let taken = || {
+        shared.pending.fetch_sub(1, Ordering::SeqCst);
+    };
+    while let Some(batch) = collect_batch_while(rx, max, max_wait, taken, || shared.more_coming()) {
         let started = Instant::now();
         let (jobs, inputs): (Vec<JobMeta>, Vec<Prepared>) =
             batch.into_iter().map(|j| (j.meta, j.prepared)).unzip();
@@ -509,5 +573,76 @@ fn inference_worker(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Runs `collect_batch_while` on another thread and waits (bounded) for
+    /// its answer, so a batcher that waited `max_wait` (an hour here) fails
+    /// the test instead of hanging it.
+    fn collect_in_thread(
+        rx: Receiver<u32>,
+        max: usize,
+        more: Arc<AtomicBool>,
+        taken: Arc<AtomicUsize>,
+    ) -> Receiver<Option<Vec<u32>>> {
+        let (tx, out) = bounded(1);
+        std::thread::spawn(move || {
+            let got = collect_batch_while(
+                &rx,
+                max,
+                Duration::from_secs(3600),
+                || {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                },
+                || more.load(Ordering::SeqCst),
+            );
+            let _ = tx.send(got);
+        });
+        out
+    }
+
+    #[test]
+    fn a_partial_batch_runs_at_once_when_nothing_else_is_coming() {
+        let (tx, rx) = bounded(8);
+        for i in 0..3 {
+            tx.send(i).unwrap();
+        }
+        let taken = Arc::new(AtomicUsize::new(0));
+        let out = collect_in_thread(rx, 8, Arc::new(AtomicBool::new(false)), Arc::clone(&taken));
+        let batch = out.recv_timeout(Duration::from_secs(60)).unwrap();
+        // What was already queued is taken; nothing is waited for.
+        assert_eq!(batch, Some(vec![0, 1, 2]));
+        assert_eq!(taken.load(Ordering::SeqCst), 3);
+        drop(tx);
+    }
+
+    #[test]
+    fn the_batcher_waits_for_a_frame_that_is_on_its_way() {
+        let (tx, rx) = bounded(8);
+        tx.send(1).unwrap();
+        let more = Arc::new(AtomicBool::new(true));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let out = collect_in_thread(rx, 2, Arc::clone(&more), Arc::clone(&taken));
+        // The batcher holds the first item until the second arrives.
+        assert!(out.recv_timeout(Duration::from_millis(50)).is_err());
+        tx.send(2).unwrap();
+        let batch = out.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!(batch, Some(vec![1, 2]));
+        assert_eq!(taken.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_closed_channel_ends_collection() {
+        let (tx, rx) = bounded::<u32>(1);
+        drop(tx);
+        assert_eq!(
+            collect_batch_while(&rx, 4, Duration::from_secs(3600), || {}, || true),
+            None
+        );
     }
 }

@@ -14,7 +14,7 @@ mod stream;
 mod types;
 
 pub use adapters::{tracker, VideoFrameSource};
-pub use engine::{collect_batch, Engine, EngineConfig};
+pub use engine::{collect_batch, collect_batch_while, Engine, EngineConfig};
 pub use outputs::{FileOutputs, PartialFile};
 pub use skip::{FrameSkipper, SkipPolicy};
 pub use stream::{StreamHandle, StreamOptions};

@@ -214,6 +214,35 @@ fn a_lone_slow_stream_waits_at_most_max_wait_for_companions() {
 }
 
 #[test]
+fn an_idle_batcher_does_not_wait_for_companions_that_cannot_come() {
+    // max_wait is 10 s, but a lone paced stream never has a second frame
+    // ready when its frame reaches the batcher: each frame must run at once
+    // (a batcher that waited would queue the first frame for 10 s). The
+    // bound below is half of max_wait, far above any inference time.
+    let e = engine(8, 10_000);
+    let rec = Recorder::default();
+    let h = e.add_stream(
+        synthetic(3, Some(300)),
+        Box::new(rec.clone()),
+        None,
+        StreamOptions::new("lone"),
+    );
+    h.join();
+    e.shutdown();
+    let seen = rec.0.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[0].batch, 1, "{seen:?}");
+    for s in &seen {
+        assert!(
+            s.queue < Duration::from_secs(5),
+            "frame {} waited {:?} for companions",
+            s.index,
+            s.queue
+        );
+    }
+}
+
+#[test]
 fn a_busy_stream_does_not_starve_a_slow_one() {
     // "fast" has 60 frames ready at once; "slow" delivers 8 frames at 20 fps.
     // With round-robin scheduling the slow stream's frames are all through
