@@ -204,20 +204,59 @@ fn a_bad_upload_fails_with_a_reason_and_unknown_jobs_are_404() {
     assert_eq!(api.req("GET", "/v1/jobs/0123abcd", b"").status, 404);
 }
 
-#[test]
-fn a_worker_without_a_reachable_nats_says_so_and_exits() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("nats://127.0.0.1:{}", free_port());
-    let mut w = node(dir.path(), "worker", "worker", &url);
-    let status = w.wait_exit(
-        Duration::from_secs(30),
-        "worker hung on an unreachable NATS",
-    );
-    assert!(!status.success());
-    let log = w.log();
-    assert!(log.contains(&url) && log.contains("queue.backend"), "{log}");
-    assert!(!log.contains("panicked"), "{log}");
+/// `/readyz` of `n` once it answers 503 with a `reason` (bounded).
+fn not_ready_reason(n: &mut Node) -> String {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if let Ok(r) = support::http(&n.addr, "GET", "/readyz", &[], b"") {
+            assert_eq!(r.status, 503, "ready without NATS: {}", r.text());
+            if let Some(reason) = r.json()["reason"].as_str() {
+                if reason.contains("retrying") {
+                    return reason.to_string();
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no not-ready reason within 60 s:\n{}", n.log());
+}
 
+#[test]
+fn serve_and_worker_started_before_nats_become_ready_once_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let mut api = node(dir.path(), "api", "serve", &url);
+    let mut w = node(dir.path(), "worker", "worker", &url);
+    // Both stay up, say what they wait for, and refuse jobs with 503.
+    for n in [&mut api, &mut w] {
+        let reason = not_ready_reason(n);
+        assert!(reason.contains(&url), "{reason}");
+    }
+    let r = api.req("POST", "/v1/jobs", b"x");
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(r.text().contains(&url), "{}", r.text());
+    assert!(api.log().contains("NATS is not reachable yet; retrying"));
+
+    let nats = NatsServer::start_on(port);
+    assert_eq!(nats.url, url);
+    api.wait_ready();
+    w.wait_ready();
+    assert_eq!(api.get_json("/readyz")["ready"], true);
+    for n in [&api, &w] {
+        let log = n.log();
+        assert!(log.contains("connected to NATS"), "{log}");
+        assert!(!log.contains("panicked"), "{log}");
+    }
+    // The queue works: a job goes through the late NATS to the worker.
+    let id = submit(&api, &clip(dir.path()));
+    let done = wait_finished(&api, &id, Duration::from_secs(120), &w);
+    assert_eq!(done["status"], "succeeded", "{done}");
+}
+
+#[test]
+fn a_worker_for_the_local_backend_says_so_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
     // The local backend has no workers to run: a clear error, too.
     let cfg = dir.path().join("local.toml");
     std::fs::write(&cfg, "[queue]\nbackend = \"local\"\n").unwrap();

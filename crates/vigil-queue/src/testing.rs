@@ -19,15 +19,21 @@ impl NatsServer {
     /// connections. Panics with the fix when the binary is missing: a test
     /// that needs NATS must not pass without it.
     pub fn start() -> NatsServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        Self::start_on(port)
+    }
+
+    /// Like [`NatsServer::start`] on a given port (e.g. one a daemon was
+    /// already told to connect to).
+    pub fn start_on(port: u16) -> NatsServer {
         let bin = ["/usr/sbin/nats-server", "/usr/bin/nats-server"]
             .into_iter()
             .map(PathBuf::from)
             .find(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("nats-server"));
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new(&bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])

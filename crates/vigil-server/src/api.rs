@@ -87,6 +87,10 @@ pub struct Readiness {
     backend: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<String>,
+    /// Why not ready yet: the model loading, or the job queue (NATS) not
+    /// reachable yet, with the last error. Absent once ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -531,6 +535,7 @@ async fn readyz(State(st): State<SharedState>) -> Response {
             precision: Some(r.precision.clone()),
             backend: Some(r.backend.clone()),
             model: Some(r.model.clone()),
+            reason: None,
         })
         .into_response(),
         None => (
@@ -541,6 +546,10 @@ async fn readyz(State(st): State<SharedState>) -> Response {
                 precision: None,
                 backend: None,
                 model: None,
+                reason: Some(match &st.jobs {
+                    JobBackend::Nats(n) if n.get().is_none() => n.not_connected(),
+                    _ => "loading the model".to_string(),
+                }),
             }),
         )
             .into_response(),
@@ -630,8 +639,8 @@ async fn create_job(
     let limit = st.cfg.server.max_upload_mb.saturating_mul(MIB);
     let id = match &st.jobs {
         JobBackend::Local(jobs) => queue_local(jobs, req, params, limit).await?,
-        JobBackend::Nats(queue) => {
-            queue_nats(queue, &st.cfg.storage.dir, req, params, limit).await?
+        JobBackend::Nats(nats) => {
+            queue_nats(nats.queue()?, &st.cfg.storage.dir, req, params, limit).await?
         }
     };
     tracing::info!(job = %id, "job queued");
@@ -857,7 +866,7 @@ async fn get_job(
                 error: row.error,
                 worker: None,
             }),
-        JobBackend::Nats(queue) => queue.get(&id).await.map_err(nats_err)?.map(|r| {
+        JobBackend::Nats(nats) => nats.queue()?.get(&id).await.map_err(nats_err)?.map(|r| {
             let status = r.status.as_str().to_string();
             JobView {
                 progress: progress(&status, r.frames_done, r.frames_total),
@@ -927,7 +936,8 @@ async fn job_file(
             let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
             Ok(file_response(content_type, len, body))
         }
-        JobBackend::Nats(queue) => {
+        JobBackend::Nats(nats) => {
+            let queue = nats.queue()?;
             let rec = queue.get(id).await.map_err(nats_err)?.ok_or_else(missing)?;
             if rec.status != JobStatus::Succeeded {
                 return Err(not_succeeded(id, rec.status.as_str()));

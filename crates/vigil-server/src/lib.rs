@@ -82,14 +82,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
             (JobBackend::Local(jobs), None)
         }
         QueueBackend::Nats => {
-            let queue = connect_queue(&cfg).await?;
-            let events = if cfg.queue.publish_events {
-                Some(queue.event_publisher().await.map_err(|e| e.to_string())?)
-            } else {
-                None
-            };
-            tracing::info!(url = %cfg.queue.url.as_deref().unwrap_or_default(), "jobs go to NATS JetStream; `vigil worker` processes run them");
-            (JobBackend::Nats(queue), events)
+            // Connected after the HTTP side is up (see `connect_then_load`).
+            let url = cfg.queue.url.as_deref().unwrap_or_default();
+            (JobBackend::Nats(state::NatsJobs::new(url)), None)
         }
     };
     let outputs = EventOutputs {
@@ -115,10 +110,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     });
     tracing::info!(listen = %addr, auth = state.cfg.server.token.is_some(), "HTTP API listening");
 
-    let loader = {
-        let st = Arc::clone(&state);
-        tokio::task::spawn_blocking(move || load(&st, outputs, shard))
-    };
+    let loader = tokio::spawn(connect_then_load(Arc::clone(&state), outputs, shard));
     let ticker = tokio::spawn(housekeeping(Arc::clone(&state)));
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -197,6 +189,68 @@ fn shard_index(cfg: &Config) -> Result<u32, String> {
         );
     }
     Ok(index)
+}
+
+/// With the NATS backend, connects first (retrying until NATS answers; the
+/// event publisher needs the connection), then loads the model.
+async fn connect_then_load(
+    st: SharedState,
+    mut outputs: EventOutputs,
+    shard: u32,
+) -> Result<(), String> {
+    if let JobBackend::Nats(nats) = &st.jobs {
+        let queue = connect_queue_retrying(&st.cfg, |e| nats.failed(e)).await;
+        if st.cfg.queue.publish_events {
+            outputs.nats = Some(queue.event_publisher().await.map_err(|e| e.to_string())?);
+        }
+        tracing::info!(url = %st.cfg.queue.url.as_deref().unwrap_or_default(), "jobs go to NATS JetStream; `vigil worker` processes run them");
+        nats.set(queue);
+    }
+    let st2 = Arc::clone(&st);
+    tokio::task::spawn_blocking(move || load(&st2, outputs, shard))
+        .await
+        .map_err(|e| format!("model loader crashed: {e}"))?
+}
+
+/// First pause between NATS connection attempts at start-up; it doubles up
+/// to [`NATS_RETRY_MAX`], so a NATS that comes up late is found within
+/// seconds without the log being flooded.
+const NATS_RETRY_FIRST: Duration = Duration::from_millis(500);
+const NATS_RETRY_MAX: Duration = Duration::from_secs(10);
+
+/// Connects to the NATS backend, retrying with backoff until it answers
+/// (each failure logged and handed to `failed`, e.g. for `/readyz`). The
+/// URL's scheme was checked with the config, so what is retried here is a
+/// server that is down, starting or without JetStream yet. Cancel by
+/// dropping the future (shutdown).
+pub(crate) async fn connect_queue_retrying(
+    cfg: &Config,
+    failed: impl Fn(&str),
+) -> vigil_queue::JobQueue {
+    let mut delay = NATS_RETRY_FIRST;
+    let mut attempt = 1u32;
+    loop {
+        match connect_queue(cfg).await {
+            Ok(queue) => {
+                if attempt > 1 {
+                    tracing::info!(attempts = attempt, "connected to NATS");
+                }
+                return queue;
+            }
+            Err(e) => {
+                tracing::warn!(
+                    attempt,
+                    retry_in_s = delay.as_secs_f64(),
+                    error = %e,
+                    "NATS is not reachable yet; retrying"
+                );
+                failed(&e);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(NATS_RETRY_MAX);
+                attempt = attempt.saturating_add(1);
+            }
+        }
+    }
 }
 
 /// Connects to the NATS backend of `[queue]`, with the URL in any error.
@@ -354,7 +408,10 @@ async fn housekeeping(st: SharedState) {
         if let Some(r) = st.ready.get() {
             r.streams.sample();
         }
-        if let JobBackend::Nats(queue) = &st.jobs {
+        if let Some(queue) = match &st.jobs {
+            JobBackend::Nats(n) => n.get(),
+            JobBackend::Local(_) => None,
+        } {
             // The shared queue's own bookkeeping; finished jobs are counted
             // by the workers that finish them, not here.
             if let Ok(c) = queue.counts().await {

@@ -28,7 +28,59 @@ pub enum JobBackend {
     /// SQLite + local disk; this daemon's own workers run them.
     Local(Arc<Jobs>),
     /// NATS JetStream; `vigil worker` processes run them.
-    Nats(vigil_queue::JobQueue),
+    Nats(NatsJobs),
+}
+
+/// The NATS job queue, connected in the background: a daemon started before
+/// its NATS server (a reboot, a compose file without ordering) keeps
+/// retrying instead of exiting, and says why it is not ready meanwhile.
+pub struct NatsJobs {
+    url: String,
+    queue: OnceLock<vigil_queue::JobQueue>,
+    waiting: Mutex<Option<String>>,
+}
+
+impl NatsJobs {
+    pub fn new(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            queue: OnceLock::new(),
+            waiting: Mutex::new(None),
+        }
+    }
+
+    /// The queue once connected.
+    pub fn get(&self) -> Option<&vigil_queue::JobQueue> {
+        self.queue.get()
+    }
+
+    /// The queue, or 503 naming the server and the last connection error.
+    pub fn queue(&self) -> Result<&vigil_queue::JobQueue, crate::error::ApiError> {
+        self.queue
+            .get()
+            .ok_or_else(|| crate::error::ApiError::Unavailable(self.not_connected()))
+    }
+
+    pub fn set(&self, queue: vigil_queue::JobQueue) {
+        let _ = self.queue.set(queue);
+        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Records why the last connection attempt failed (for `/readyz`).
+    pub fn failed(&self, error: &str) {
+        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+    }
+
+    /// Why the queue is not usable yet, for `/readyz` and 503 answers.
+    pub fn not_connected(&self) -> String {
+        match &*self.waiting.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(e) => format!(
+                "waiting for the job queue (NATS at {}); retrying: {e}",
+                self.url
+            ),
+            None => format!("connecting to the job queue (NATS at {})", self.url),
+        }
+    }
 }
 
 pub struct AppState {

@@ -53,6 +53,14 @@ struct Health {
     metrics: Arc<Metrics>,
     /// How inference runs, once the model is loaded and warm.
     ready: OnceLock<vigil_detect::Backend>,
+    /// Why the worker is not ready yet (for `/readyz`).
+    waiting: Mutex<String>,
+}
+
+impl Health {
+    fn waiting_for(&self, why: String) {
+        *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
 }
 
 /// Runs a worker until `shutdown` resolves. Running jobs are given back to
@@ -69,13 +77,14 @@ pub async fn run_worker(
         );
     }
     let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
-    let queue = crate::connect_queue(&cfg).await?;
     let scratch = cfg.storage.dir.join("worker");
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("storage.dir {}: {e}", scratch.display()))?;
+    let url = cfg.queue.url.clone().unwrap_or_default();
     let health = Arc::new(Health {
         metrics: Arc::clone(&metrics),
         ready: OnceLock::new(),
+        waiting: Mutex::new(format!("connecting to the job queue (NATS at {url})")),
     });
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
@@ -89,6 +98,21 @@ pub async fn run_worker(
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
+    // NATS may come up after the worker (a reboot, a compose file without
+    // ordering): retry until it answers, probed as not ready meanwhile.
+    let connecting = crate::connect_queue_retrying(&cfg, |e| {
+        health.waiting_for(format!(
+            "waiting for the job queue (NATS at {url}); retrying: {e}"
+        ));
+    });
+    let queue = tokio::select! {
+        () = &mut shutdown => {
+            http.abort();
+            return Ok(());
+        }
+        q = connecting => q,
+    };
+    health.waiting_for("loading the model".into());
     let cfg_for_load = cfg.clone();
     let loading = tokio::task::spawn_blocking(move || crate::start_engine(&cfg_for_load));
     let (engine, backend) = tokio::select! {
@@ -352,7 +376,10 @@ async fn readyz(State(h): State<Arc<Health>>) -> Response {
         .into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "ready": false })),
+            Json(serde_json::json!({
+                "ready": false,
+                "reason": h.waiting.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            })),
         )
             .into_response(),
     }
