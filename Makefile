@@ -34,19 +34,42 @@ release: setup
 run: release
 	$(RUN_ENV) ./target/release/vigil serve --config $(CONFIG)
 
-## test: formatting, lints, and every test against the real model, runtime and media
+## test: formatting, lints, and every test against the real model, runtime and media.
+# Each stage is one target in TEST_STAGES; `make -k` runs them all even when
+# one fails (CI then shows every broken stage) and fails at the end.
+# To add a stage: define `test-NAME:` below and append it to TEST_STAGES.
+TEST_STAGES := test-fmt test-clippy test-cargo test-doc test-accuracy test-ops test-deploy test-fuzz-api
+.PHONY: $(TEST_STAGES) debug-vigil
 test: setup
-	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
-	./scripts/check-ops.sh
-	./scripts/check-deploy.sh target/debug/vigil
-	./scripts/fuzz-api.sh target/debug/vigil
+	@$(MAKE) --no-print-directory -k $(TEST_STAGES)
 
-## bench-setup: the Python reference pipeline's venv (onnxruntime, OpenCV, numpy from PyPI)
+test-fmt:
+	$(CARGO) fmt --all -- --check
+test-clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+# Every test under nextest (.config/nextest.toml: a per-test time limit, no
+# fail-fast); doctests separately, as nextest does not run them.
+test-cargo:
+	$(CARGO) nextest run --workspace --no-fail-fast
+test-doc:
+	$(CARGO) test --workspace --doc
+# Detection and tracking against the independent Python references (.venv).
+test-accuracy: debug-vigil
+	./scripts/check-accuracy.sh target/debug/vigil
+test-ops:
+	./scripts/check-ops.sh
+test-deploy: debug-vigil
+	./scripts/check-deploy.sh target/debug/vigil
+test-fuzz-api: debug-vigil
+	./scripts/fuzz-api.sh target/debug/vigil
+# The binary the script stages run (already built by test-cargo: a no-op then).
+debug-vigil:
+	$(CARGO) build -q -p vigil
+
+## bench-setup: the Python reference pipeline's venv (onnxruntime, OpenCV, numpy from PyPI;
+## the venv is made by `make setup` from benches/requirements.txt, shared with the accuracy stage)
 bench-setup: setup
-	@[ -x .venv/bin/python ] || python3 -m venv .venv
-	.venv/bin/pip install -q onnxruntime==1.32.0 opencv-python-headless==5.0.0.93 numpy==2.4.6
+	@.venv/bin/python -c 'import onnxruntime, cv2, numpy' || { echo ".venv is incomplete: rm -rf .venv && make setup" >&2; exit 1; }
 
 ## bench: criterion benchmarks, then the side-by-side throughput comparison
 bench: bench-setup

@@ -46,6 +46,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
+# Every child process is bounded: a hung tracker fails the run (the accuracy
+# stage of `make test` runs this script) instead of stalling it.
+STEP_TIMEOUT_S = 120
 
 # --------------------------------------------------------------------------
 # Sequences
@@ -356,11 +359,14 @@ def find_vigil(explicit: str | None) -> Path:
 def run_vigil(binary: Path, config: Path, det: Path, fps: float, out: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
     with open(out, "w") as fh:
-        r = subprocess.run(
-            [str(binary), "--config", str(config), "--log-format", "json", "track",
-             "--mot", str(det), "--fps", repr(fps)],
-            stdout=fh, stderr=subprocess.PIPE, env=env, text=True,
-        )
+        try:
+            r = subprocess.run(
+                [str(binary), "--config", str(config), "--log-format", "json", "track",
+                 "--mot", str(det), "--fps", repr(fps)],
+                stdout=fh, stderr=subprocess.PIPE, env=env, text=True, timeout=STEP_TIMEOUT_S,
+            )
+        except subprocess.TimeoutExpired:
+            sys.exit(f"vigil track did not finish within {STEP_TIMEOUT_S} s on {det}")
     if r.returncode != 0:
         sys.exit(f"vigil failed on {det}:\n{r.stderr}")
 
@@ -496,8 +502,11 @@ def main() -> int:
                 paths[(s, lv, seed)] = out
             jobs_path = work / f"jobs.{impl}.json"
             jobs_path.write_text(json.dumps(jobs))
-            r = subprocess.run([py, str(Path(__file__).resolve()), "--worker", impl, str(jobs_path)],
-                               capture_output=True, text=True)
+            try:
+                r = subprocess.run([py, str(Path(__file__).resolve()), "--worker", impl, str(jobs_path)],
+                                   capture_output=True, text=True, timeout=STEP_TIMEOUT_S * 4)
+            except subprocess.TimeoutExpired:
+                sys.exit(f"the {impl} worker did not finish within {STEP_TIMEOUT_S * 4} s")
             if r.returncode != 0:
                 last = (r.stderr.strip().splitlines() or ["?"])[-1]
                 skipped[impl] = f"{py}: {last}"

@@ -369,37 +369,148 @@ def configmaps_of(objs: list[dict]) -> dict[str, dict[str, str]]:
 
 
 # The TOML inside ConfigMaps: same key check as docker/configs, and written out
-# for `vigil config check`.
+# for `vigil config check`. Zero of them means the manifests changed shape and
+# this check would silently check nothing: that is a failure.
 base_cms = configmaps_of([d for _, d in k8s_objects])
 TOML_OUT.mkdir(parents=True, exist_ok=True)
+configmap_tomls = 0
 for cm, data in base_cms.items():
     for key, text in data.items():
         if key.endswith(".toml"):
             check_toml(f"ConfigMap {cm} key {key}", text)
             (TOML_OUT / f"{cm}-{key}").write_text(text)
+            configmap_tomls += 1
+if k8s_objects and configmap_tomls == 0:
+    problem(K8S, "no ConfigMap holds a *.toml config: nothing for `vigil config check` to check")
 
-# The workloads as applied: each kustomization rendered by `kubectl kustomize`
-# (no cluster needed), so overlays are checked with their patches; without
-# kubectl, the manifests as written (patch files excluded).
-kubectl = shutil.which("kubectl")
+
+def find_kubectl() -> str | None:
+    """$KUBECTL, then the one `make setup` installs, then PATH."""
+    for cand in (os.environ.get("KUBECTL"), str(ROOT / "third_party" / "kubectl" / "kubectl"),
+                 shutil.which("kubectl")):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    return None
+
+
+def contains(rendered, patch, where: str) -> list[str]:
+    """Where `rendered` lacks what the strategic-merge `patch` sets: every
+    mapping key recursively, list items that have a `name` matched by name,
+    other list items by equality. Empty when the patch took effect."""
+    if isinstance(patch, dict):
+        if not isinstance(rendered, dict):
+            return [f"{where}: expected a mapping, rendered {rendered!r}"]
+        out = []
+        for k, v in patch.items():
+            if k == "$patch" or k.startswith("$setElementOrder"):
+                continue
+            if k not in rendered:
+                out.append(f"{where}.{k}: missing")
+            else:
+                out += contains(rendered[k], v, f"{where}.{k}")
+        return out
+    if isinstance(patch, list):
+        if not isinstance(rendered, list):
+            return [f"{where}: expected a list, rendered {rendered!r}"]
+        out = []
+        for item in patch:
+            if isinstance(item, dict) and "name" in item:
+                match = next((r for r in rendered if isinstance(r, dict) and r.get("name") == item["name"]), None)
+                if match is None:
+                    out.append(f"{where}[name={item['name']}]: missing")
+                else:
+                    out += contains(match, item, f"{where}[name={item['name']}]")
+            elif not any(not contains(r, item, where) for r in rendered):
+                out.append(f"{where}: no item {item!r}")
+        return out
+    if str(rendered) != str(patch):
+        return [f"{where}: rendered {rendered!r}, patch sets {patch!r}"]
+    return []
+
+
+def write_rendered_configs(label: str, objs: list[dict], configmaps: dict[str, dict[str, str]]) -> int:
+    """For every vigil container as rendered: its --config file (from the
+    rendered ConfigMap) and its literal VIGIL_* env, written to TOML_OUT/rendered
+    as NAME.toml + NAME.env, so the wrapper runs `vigil config check` with the
+    overlay's overrides applied (a VIGIL_MODEL_DEVICE typo fails here)."""
+    out = TOML_OUT / "rendered"
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for obj in objs:
+        if obj.get("kind") not in WORKLOADS:
+            continue
+        for c in vigil_containers(obj):
+            args = [str(a) for a in (c.get("command") or []) + (c.get("args") or [])]
+            if "--config" not in args or args.index("--config") + 1 >= len(args):
+                continue  # reported by check_workloads
+            cfg_path = args[args.index("--config") + 1]
+            pod = ((obj.get("spec") or {}).get("template") or {}).get("spec") or {}
+            text = None
+            for m in c.get("volumeMounts") or []:
+                mp = m.get("mountPath", "").rstrip("/")
+                if not cfg_path.startswith(mp + "/"):
+                    continue
+                vol = next((v for v in pod.get("volumes") or [] if v.get("name") == m.get("name")), {})
+                cm = (vol.get("configMap") or {}).get("name")
+                text = (configmaps.get(cm) or {}).get(cfg_path[len(mp) + 1:])
+            if text is None:
+                continue  # reported by check_workloads
+            name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{label}__{obj['kind']}-{obj['metadata']['name']}__{c.get('name')}")
+            (out / f"{name}.toml").write_text(text)
+            env = [f"{e['name']}={e['value']}" for e in c.get("env") or []
+                   if str(e.get("name", "")).startswith("VIGIL_") and "value" in e]
+            (out / f"{name}.env").write_text("".join(line + "\n" for line in env))
+            n += 1
+    return n
+
+
+# The workloads as applied: every kustomization rendered by kubectl's built-in
+# kustomize (no cluster needed; `make setup` installs kubectl), so overlays are
+# checked with their patches applied, and each overlay patch is checked to
+# have taken effect in the rendered output.
+kubectl = find_kubectl()
 if not k8s_objects:
     problem(K8S, "no Kubernetes manifests")
-elif kubectl:
-    rendered: set[str] = set()
-    for kdir in sorted(kustomizations):
-        r = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True, text=True)
-        if r.returncode != 0:
-            problem(kdir / "kustomization.yaml", f"kubectl kustomize failed: {r.stderr.strip()}")
-            continue
-        if r.stdout in rendered:  # docker/k8s renders exactly base/
-            continue
-        rendered.add(r.stdout)
-        objs = [d for d in yaml.safe_load_all(r.stdout) if d]
-        check_workloads(f"{rel(kdir)} (kubectl kustomize)", objs, configmaps_of(objs))
+elif not kustomizations:
+    problem(K8S, "no kustomization.yaml: nothing to render")
+elif not kubectl:
+    problem(K8S, "no kubectl to render the kustomizations with: run `make setup` "
+                 "(it installs third_party/kubectl/kubectl) or set KUBECTL")
 else:
-    print("check-deploy: kubectl not found; checking the manifests as written, overlays unrendered",
-          file=sys.stderr)
-    check_workloads("docker/k8s", [d for _, d in k8s_objects], base_cms)
+    rendered_any = 0
+    for kdir in sorted(kustomizations):
+        kf = kdir / "kustomization.yaml"
+        try:
+            r = subprocess.run([kubectl, "kustomize", str(kdir)], capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            problem(kf, "kubectl kustomize did not finish within 120 s")
+            continue
+        if r.returncode != 0:
+            problem(kf, f"kubectl kustomize failed: {r.stderr.strip()}")
+            continue
+        objs = [d for d in yaml.safe_load_all(r.stdout) if d]
+        if not objs:
+            problem(kf, "kubectl kustomize rendered nothing")
+            continue
+        label = f"{rel(kdir)} (rendered)"
+        check_workloads(label, objs, configmaps_of(objs))
+        write_rendered_configs(rel(kdir), objs, configmaps_of(objs))
+        rendered_any += 1
+        # Each patch of this kustomization must show in the rendered objects.
+        k = kustomizations[kdir]
+        patch_paths = [p["path"] for p in k.get("patches") or [] if isinstance(p, dict) and "path" in p]
+        patch_paths += list(k.get("patchesStrategicMerge") or [])
+        for pp in patch_paths:
+            for pd in yaml_docs.get((kdir / pp).resolve(), []):
+                kind, pname = pd.get("kind"), (pd.get("metadata") or {}).get("name")
+                target = next((o for o in objs if o.get("kind") == kind
+                               and (o.get("metadata") or {}).get("name") == pname), None)
+                if target is None:
+                    problem(kf, f"patch {pp}: {kind}/{pname} is not in the rendered output")
+                    continue
+                for miss in contains(target, pd, f"{kind}/{pname}"):
+                    problem(kf, f"patch {pp} did not take effect: {miss}")
+    print(f"check-deploy: rendered {rendered_any} kustomization(s) with {kubectl}")
 
 # --------------------------------------------------------------------------
 for p in problems:

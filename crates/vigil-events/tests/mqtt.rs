@@ -145,29 +145,103 @@ async fn events_are_published_to_a_real_broker_by_stream_and_type() {
     sink.shutdown(Duration::from_secs(2)).await;
 }
 
+/// A TCP front for the broker that the sink connects to. Until `open()` it
+/// accepts each connection and closes it at once (the sink sees a broker that
+/// is not there, and `refused` counts its attempts); after `open()` it
+/// forwards every new connection to the real broker. This lets the test wait
+/// for the sink's failed attempts as a condition and have its subscriber in
+/// place before the sink can reach the broker, whatever the sink's private
+/// retry schedule is.
+struct Gate {
+    addr: std::net::SocketAddr,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gate {
+    async fn start(broker_port: u16) -> Gate {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the gate");
+        let addr = listener.local_addr().expect("gate address");
+        let open = Arc::new(AtomicBool::new(false));
+        let refused = Arc::new(AtomicUsize::new(0));
+        let (o, r) = (Arc::clone(&open), Arc::clone(&refused));
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !o.load(Ordering::SeqCst) {
+                    r.fetch_add(1, Ordering::SeqCst);
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut out) =
+                        tokio::net::TcpStream::connect(("127.0.0.1", broker_port)).await
+                    {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+            }
+        });
+        Gate {
+            addr,
+            open,
+            refused,
+            task,
+        }
+    }
+
+    fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn open(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_queued_before_the_broker_is_up_arrive_once_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_addr().port();
+    let _broker = Broker::start(dir.path(), port);
+    // The subscriber is in place before the sink can reach the broker at all.
+    let mut rx = subscribe(port, "home/vigil/#").await;
+    let gate = Gate::start(port).await;
     let sink = MqttSink::start(MqttTarget {
         client_id: "vigil-test-late".into(),
         topic_prefix: "home/vigil".into(),
         events: vec!["track.started".into()],
-        ..MqttTarget::new("127.0.0.1", port)
+        ..MqttTarget::new("127.0.0.1", gate.addr.port())
     });
     let mut ended = event(9);
     ended.kind = EventType::TrackEnded;
-    // Published into the void: nothing listens on `port` yet.
+    // Published while no broker answers the sink.
     sink.publish(&[event(1), event(2), ended]);
-    // The sink tries at once, after 0.5 s and after 1.5 s: starting the
-    // broker at 0.8 s leaves the subscriber time to be in place first.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Two failed connection attempts: the sink has met the outage and is
+    // backing off, with the events queued.
+    vigil_testkit::wait_until_async(
+        "the sink has failed to connect twice",
+        Duration::from_secs(30),
+        || {
+            let n = gate.refused();
+            async move { (n >= 2).then_some(()) }
+        },
+    )
+    .await;
+    assert!(rx.try_recv().is_err(), "nothing can have arrived yet");
+    gate.open();
 
-    let _broker = Broker::start(dir.path(), port);
-    let mut rx = subscribe(port, "home/vigil/#").await;
-    // The sink's first connect attempts failed; it backs off and retries.
-    // Without a persistent session the broker only forwards what the sink
-    // sends after our subscription, which is everything it had queued.
+    // The sink reconnects on its own and sends what it had queued.
     let got = collect(&mut rx, 2).await;
     let mut ids: Vec<_> = got.iter().map(|(_, e)| e.id.clone()).collect();
     ids.sort();
@@ -178,5 +252,6 @@ async fn events_queued_before_the_broker_is_up_arrive_once_it_is() {
     assert!(tokio::time::timeout(Duration::from_millis(500), rx.recv())
         .await
         .is_err());
+    assert_eq!(sink.dropped(), 0);
     sink.shutdown(Duration::from_secs(2)).await;
 }
