@@ -95,42 +95,61 @@ fn photos_match_the_reference_detections() {
             e("zebra", 0.874, [247., 204., 427., 440.]),
         ],
     );
-    let horses = lines[3]["detections"].as_array().expect("detections");
-    assert_eq!(horses.len(), 5, "{}", lines[3]);
-    for h in horses {
-        assert_eq!(h["label"], "horse");
-        assert_eq!(h["class_id"], 17);
-        let s = h["score"].as_f64().expect("score");
-        assert!((0.60..=0.96).contains(&s), "{h}");
+    // benches/reference.py (onnxruntime + OpenCV, nothing from vigil) on the
+    // same model: five horses, the two at the left edge clipped to x = 0.
+    assert_matches(
+        &lines[3],
+        &[
+            e("horse", 0.937, [0., 187., 314., 410.]),
+            e("horse", 0.915, [436., 212., 596., 348.]),
+            e("horse", 0.863, [233., 197., 419., 363.]),
+            e("horse", 0.811, [0., 187., 154., 282.]),
+            e("horse", 0.621, [371., 211., 457., 324.]),
+        ],
+    );
+    assert_eq!((&lines[3]["width"], &lines[3]["height"]), (&773.into(), &512.into()));
+    for h in lines[3]["detections"].as_array().expect("detections") {
+        assert_eq!(h["class_id"], 17, "{h}");
         let b = bbox(h);
         assert!(
             b[0] >= 0.0 && b[1] >= 0.0 && b[2] <= 773.0 && b[3] <= 512.0,
-            "clipped: {h}"
+            "not clipped to the image: {h}"
         );
     }
 }
 
-#[test]
-fn class_filter_and_conf_flags_apply() {
-    let dog = data("photos/dog.jpg");
-    let model = model_fixed();
-    let (out, stdout, stderr) = run(&[
-        "detect",
-        dog.to_str().expect("utf8"),
-        "--model",
-        model.to_str().expect("utf8"),
-        "--conf",
-        "0.8",
-    ]);
-    assert!(out.status.success(), "{stderr}");
+fn labels(stdout: &str) -> Vec<String> {
     let line: Value = serde_json::from_str(stdout.trim()).expect("JSON");
-    let labels: Vec<&str> = line["detections"]
+    line["detections"]
         .as_array()
         .expect("detections")
         .iter()
-        .map(|d| d["label"].as_str().expect("label"))
-        .collect();
-    assert_eq!(labels, ["bicycle", "dog"]);
+        .map(|d| d["label"].as_str().expect("label").to_string())
+        .collect()
+}
+
+#[test]
+fn conf_flag_and_classes_setting_filter_the_detections() {
+    let dog = data("photos/dog.jpg");
+    let model = model_fixed();
+    let (dog, model) = (dog.to_str().expect("utf8"), model.to_str().expect("utf8"));
+    // Unfiltered: bicycle 0.91, dog 0.87, car 0.72 (see above).
+    let (out, stdout, stderr) = run(&["detect", dog, "--model", model]);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(labels(&stdout), ["bicycle", "dog", "car"]);
+
+    let (out, stdout, stderr) = run(&["detect", dog, "--model", model, "--conf", "0.8"]);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(labels(&stdout), ["bicycle", "dog"], "--conf 0.8 drops the car");
+
+    // model.classes keeps only the listed COCO ids: 16 = dog, 2 = car.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = dir.path().join("classes.toml");
+    std::fs::write(&cfg, "[model]\nclasses = [16, 2]\n").expect("write config");
+    let cfg = cfg.to_str().expect("utf8");
+    let (out, stdout, stderr) = run(&["--config", cfg, "detect", dog, "--model", model]);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(labels(&stdout), ["dog", "car"], "classes = [16, 2]");
 }
 
 #[test]

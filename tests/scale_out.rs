@@ -362,12 +362,12 @@ fn a_stopped_worker_gives_its_job_back_for_another_to_finish() {
     }
     // SIGTERM: a clean exit within 10 s, the job back in the queue at once
     // (not after ack_wait), with no partial results.
-    let (status, took) = first
+    // (terminate's own limit is the 10 s bound.)
+    let (status, _) = first
         .guard
         .terminate(Duration::from_secs(10))
         .unwrap_or_else(|| panic!("worker did not stop within 10 s:\n{}", first.log()));
     assert!(status.success(), "{status}\n{}", first.log());
-    assert!(took < Duration::from_secs(10));
     let j = job(&api, &id);
     assert_eq!(j["status"], "queued", "{j}");
     assert_eq!(

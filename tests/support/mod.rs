@@ -40,12 +40,27 @@ pub fn vigil() -> Command {
     c
 }
 
-/// Runs `vigil` with `args`, returning (exit ok, stdout, stderr).
+/// Bounded waits, processes and joins shared with the crates' tests: use
+/// these for every wait (see crates/vigil-testkit).
+pub use vigil_testkit::{join_bounded, run_bounded, try_wait_until, wait_for, wait_until, Finished};
+
+/// The limit for one `vigil` run from [`run`]: a few photos or a short clip
+/// take seconds; minutes means a hang.
+pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Runs `vigil` with `args` (no stdin) within [`RUN_LIMIT`], returning (exit
+/// status as an `Output`, stdout, stderr); a run past the limit is killed and
+/// fails the test with its stderr.
 pub fn run(args: &[&str]) -> (Output, String, String) {
-    let out = vigil().args(args).output().expect("spawn vigil");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    (out, stdout, stderr)
+    let mut cmd = vigil();
+    cmd.args(args);
+    let r = run_bounded(cmd, RUN_LIMIT);
+    let out = Output {
+        status: r.status,
+        stdout: r.stdout.clone().into_bytes(),
+        stderr: r.stderr.clone().into_bytes(),
+    };
+    (out, r.stdout, r.stderr)
 }
 
 /// Asserts a failed run with a one-line `error:` naming `needle`, and no panic.
