@@ -107,7 +107,10 @@ fn photos_match_the_reference_detections() {
             e("horse", 0.621, [371., 211., 457., 324.]),
         ],
     );
-    assert_eq!((&lines[3]["width"], &lines[3]["height"]), (&773.into(), &512.into()));
+    assert_eq!(
+        (&lines[3]["width"], &lines[3]["height"]),
+        (&773.into(), &512.into())
+    );
     for h in lines[3]["detections"].as_array().expect("detections") {
         assert_eq!(h["class_id"], 17, "{h}");
         let b = bbox(h);
@@ -140,7 +143,11 @@ fn conf_flag_and_classes_setting_filter_the_detections() {
 
     let (out, stdout, stderr) = run(&["detect", dog, "--model", model, "--conf", "0.8"]);
     assert!(out.status.success(), "{stderr}");
-    assert_eq!(labels(&stdout), ["bicycle", "dog"], "--conf 0.8 drops the car");
+    assert_eq!(
+        labels(&stdout),
+        ["bicycle", "dog"],
+        "--conf 0.8 drops the car"
+    );
 
     // model.classes keeps only the listed COCO ids: 16 = dog, 2 = car.
     let dir = tempfile::tempdir().expect("tempdir");

@@ -344,12 +344,33 @@ fn job_runs_to_completion_with_video_and_detections() {
     assert_eq!(lines.len(), 20, "every=2 over 40 frames");
     assert_eq!(lines[1]["frame"], 2);
     assert!(lines[0]["pts_ms"].is_number());
-    let persons = lines
-        .iter()
-        .flat_map(|l| l["detections"].as_array().cloned().unwrap_or_default())
-        .filter(|d| d["label"] == "person" && d["track_id"].as_u64().is_some_and(|t| t > 0))
-        .count();
-    assert!(persons > 0, "no tracked persons in {}", det.text());
+    // The clip's first 40 frames show several walking people throughout:
+    // every processed frame has tracked persons, and tracking holds
+    // identities, so some track runs through (nearly) the whole job rather
+    // than new ids each frame.
+    let mut frames_of_track: std::collections::HashMap<u64, usize> = Default::default();
+    for l in &lines {
+        let persons: Vec<u64> = l["detections"]
+            .as_array()
+            .expect("detections")
+            .iter()
+            .filter(|d| d["label"] == "person")
+            .filter_map(|d| d["track_id"].as_u64().filter(|&t| t > 0))
+            .collect();
+        assert!(
+            !persons.is_empty(),
+            "no tracked person in frame {}: {l}",
+            l["frame"]
+        );
+        for t in persons {
+            *frames_of_track.entry(t).or_default() += 1;
+        }
+    }
+    let longest = frames_of_track.values().max().copied().unwrap_or(0);
+    assert!(
+        longest >= 18,
+        "no track spans 18 of the 20 processed frames: {frames_of_track:?}"
+    );
 
     // Multipart upload with a `video` field is accepted the same way.
     let boundary = "vigilboundary7";
@@ -574,10 +595,17 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     assert!(d.stream("door").is_none());
     assert_eq!(d.req("DELETE", "/v1/streams/door", &[], b"").status, 404);
 
-    std::thread::sleep(Duration::from_millis(1500)); // one sampler tick
-    let m = d.get("/metrics");
-    assert_eq!(m.status, 200);
-    let text = m.text();
+    // The stream gauges are set by the metrics sampler: wait for its tick
+    // to have seen the running stream.
+    let text = support::wait_until(
+        "the sampler reports vigil_stream_up{stream=\"sample\"} 1",
+        Duration::from_secs(30),
+        || {
+            let m = d.get("/metrics");
+            (m.status == 200 && m.text().contains("vigil_stream_up{stream=\"sample\"} 1"))
+                .then(|| m.text())
+        },
+    );
     for name in support::CONTRACT_METRICS {
         assert!(text.contains(&format!("# TYPE {name} ")), "{name} missing");
     }
@@ -676,7 +704,19 @@ fn sigterm_exits_promptly_and_cleanly() {
         "{status:?} after {took:?}\n{}",
         d.log()
     );
-    assert!(d.log().contains("stopped"));
+    // The last thing the daemon logs is its orderly "stopped" (after the
+    // streams, the outbox and MQTT were shut down), not an error.
+    let log = d.log();
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    assert!(
+        last.trim_end().ends_with("stopped"),
+        "last log line {last:?}:\n{log}"
+    );
+    assert!(!log.contains("panicked"), "{log}");
 }
 
 /// A real webhook receiver on 127.0.0.1: answers 200, records every event id
@@ -779,7 +819,20 @@ fn events_survive_a_receiver_outage_and_a_kill_9() {
         .iter()
         .map(|e| e["id"].as_str().unwrap().to_string())
         .collect();
-    assert!(before.len() >= pending.as_array().unwrap().len());
+    // Nothing can have been delivered with the receiver down: every event
+    // recorded so far is still pending (none delivered, none dead).
+    let statuses: Vec<Value> = d
+        .get("/v1/events?limit=1000")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].clone())
+        .collect();
+    assert!(
+        statuses.iter().all(|s| s == "pending"),
+        "receiver down, yet: {statuses:?}"
+    );
     let types: Vec<String> = pending
         .as_array()
         .unwrap()

@@ -41,8 +41,12 @@ pub fn vigil() -> Command {
 }
 
 /// Bounded waits, processes and joins shared with the crates' tests: use
-/// these for every wait (see crates/vigil-testkit).
-pub use vigil_testkit::{join_bounded, run_bounded, try_wait_until, wait_for, wait_until, Finished};
+/// these for every wait (see crates/vigil-testkit). Each test binary uses
+/// a different subset of this shared module.
+#[allow(unused_imports)]
+pub use vigil_testkit::{
+    join_bounded, run_bounded, try_wait_until, wait_for, wait_until, Finished,
+};
 
 /// The limit for one `vigil` run from [`run`]: a few photos or a short clip
 /// take seconds; minutes means a hang.

@@ -32,6 +32,8 @@ pub enum Pushed {
 struct State<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// Producers waiting for room right now (blocking policy).
+    waiting: usize,
 }
 
 /// A bounded FIFO shared by one producer (a decoder) and one consumer.
@@ -50,6 +52,7 @@ impl<T> Ring<T> {
             state: Mutex::new(State {
                 items: VecDeque::with_capacity(capacity.max(1)),
                 closed: false,
+                waiting: 0,
             }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
@@ -92,6 +95,13 @@ impl<T> Ring<T> {
         self.len() >= self.capacity
     }
 
+    /// Producers blocked in [`Ring::push`] waiting for room: lets a caller
+    /// (and the tests) tell "the decoder is held back by the pipeline" from
+    /// "the decoder has not pushed yet".
+    pub fn waiting_producers(&self) -> usize {
+        self.lock().waiting
+    }
+
     /// Adds a frame according to the overflow policy.
     pub fn push(&self, item: T) -> Pushed {
         let mut st = self.lock();
@@ -107,7 +117,9 @@ impl<T> Ring<T> {
                     result = Pushed::DroppedOldest;
                 }
                 Overflow::Block => {
+                    st.waiting += 1;
                     st = self.not_full.wait(st).unwrap_or_else(|p| p.into_inner());
+                    st.waiting -= 1;
                     if st.closed {
                         return Pushed::Closed;
                     }
@@ -237,9 +249,21 @@ mod tests {
             let r = Arc::clone(&r);
             std::thread::spawn(move || r.push(1))
         };
-        std::thread::sleep(Duration::from_millis(50));
+        // Close only once the producer really is blocked in push(), so the
+        // test exercises the wake-up on close, not a push after close.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while r.waiting_producers() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "producer never blocked"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         r.close();
-        assert_eq!(p.join().expect("join"), Pushed::Closed);
+        // Bounded: a close that failed to wake the producer fails here.
+        let pushed =
+            vigil_testkit::join_bounded(p, Duration::from_secs(10), "the blocked producer");
+        assert_eq!(pushed, Pushed::Closed);
         assert_eq!(r.pop_timeout(Duration::from_millis(10)), Some(0));
         assert!(r.is_finished());
     }

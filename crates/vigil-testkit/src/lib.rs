@@ -16,6 +16,10 @@
 //!
 //! The per-test bound for the whole suite is nextest's `slow-timeout`
 //! (`.config/nextest.toml`); these helpers make the failure say *what* hung.
+//!
+//! Test-only code: a setup that cannot be done (no temp dir, no port) is a
+//! test failure, so `expect` is the right answer here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::{self, File};
 use std::path::Path;

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -99,9 +99,11 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let progress = progress_bar(info.frame_count);
+    let largest_batch = Arc::new(AtomicUsize::new(0));
     let sink = AnnotateSink {
         outputs: FileOutputs::new(writer, jsonl),
         progress: progress.clone(),
+        largest_batch: Arc::clone(&largest_batch),
     };
 
     let skip = SkipPolicy::from_options(a.every, a.fps);
@@ -136,6 +138,7 @@ pub fn run(g: &GlobalArgs, a: &AnnotateArgs) -> anyhow::Result<ExitCode> {
         processed = summary.processed,
         seconds,
         fps = summary.decoded as f64 / seconds.max(1e-9),
+        largest_batch = largest_batch.load(Ordering::Relaxed),
         "pipeline finished"
     );
 
@@ -187,10 +190,16 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
 struct AnnotateSink {
     outputs: FileOutputs,
     progress: ProgressBar,
+    /// The most frames one inference call took, logged at the end: whether
+    /// `--batch N` really batched (frames only batch when they arrive within
+    /// `batch.max_wait_ms` of each other).
+    largest_batch: Arc<AtomicUsize>,
 }
 
 impl FrameSink for AnnotateSink {
     fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
+        self.largest_batch
+            .fetch_max(r.timings.batch_size, Ordering::Relaxed);
         self.outputs.write(&r)?;
         self.progress.inc(1);
         Ok(())
