@@ -360,13 +360,15 @@ fn a_stopped_worker_gives_its_job_back_for_another_to_finish() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SIGTERM: a clean exit within 10 s, the job back in the queue at once
-    // (not after ack_wait), with no partial results.
-    // (terminate's own limit is the 10 s bound.)
+    // SIGTERM: a clean exit, the job back in the queue at once (not after
+    // ack_wait), with no partial results. The bound is the pod's grace
+    // period (docker/k8s: 30 s) less a margin: past it Kubernetes sends
+    // SIGKILL and the job would only come back after ack_wait. How fast the
+    // exit is on an idle machine is not this test's business.
     let (status, _) = first
         .guard
-        .terminate(Duration::from_secs(10))
-        .unwrap_or_else(|| panic!("worker did not stop within 10 s:\n{}", first.log()));
+        .terminate(Duration::from_secs(25))
+        .unwrap_or_else(|| panic!("worker did not stop within 25 s:\n{}", first.log()));
     assert!(status.success(), "{status}\n{}", first.log());
     let j = job(&api, &id);
     assert_eq!(j["status"], "queued", "{j}");
