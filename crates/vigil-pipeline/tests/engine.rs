@@ -97,7 +97,6 @@ struct Seen {
     index: u64,
     processed: bool,
     batch: usize,
-    queue: Duration,
     at: Instant,
 }
 
@@ -110,7 +109,6 @@ impl FrameSink for Recorder {
             index: r.frame.index.0,
             processed: r.processed,
             batch: r.timings.batch_size,
-            queue: r.timings.queue,
             at: Instant::now(),
         });
         Ok(())
