@@ -166,7 +166,7 @@ fn decode_loop(
         let t = Instant::now();
         match source.next_frame() {
             Ok(Some(f)) => {
-                let decode = t.elapsed();
+                let decode = t.elapsed().saturating_sub(source.idle());
                 ctx.stats.decoded.fetch_add(1, Ordering::Relaxed);
                 let unix_ms = f
                     .captured_at

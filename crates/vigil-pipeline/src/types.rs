@@ -28,6 +28,13 @@ pub trait FrameSource: Send + 'static {
     fn is_live(&self) -> bool;
     /// Nominal frame rate, used to scale the tracker's lost-track buffer.
     fn fps(&self) -> f64;
+    /// How much of the last `next_frame` call was spent waiting on purpose
+    /// (pacing a file to its frame rate, a reconnect backoff) rather than
+    /// reading and decoding; left out of the `decode` stage time, which
+    /// would otherwise show a 10 fps file as a 100 ms decode.
+    fn idle(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
 }
 
 /// Where one frame's time went; feeds the stage latency metrics.

@@ -47,6 +47,11 @@ pub struct ReconnectingSource {
     /// (wall clock, pts) of the frame that anchors file pacing.
     pace_anchor: Option<(Instant, f64)>,
     rng: u64,
+    /// Time slept on purpose (pacing, backoff) in the current `next_frame`.
+    idle: Duration,
+    /// A looping file reached its end: the next open starts it again and
+    /// is not a reconnect (nothing failed).
+    rewinding: bool,
 }
 
 impl ReconnectingSource {
@@ -77,6 +82,8 @@ impl ReconnectingSource {
             last_pts: None,
             pace_anchor: None,
             rng: seed | 1,
+            idle: Duration::ZERO,
+            rewinding: false,
         }
     }
 
@@ -99,16 +106,19 @@ impl ReconnectingSource {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Sleeps up to `d`, waking early when the stream is stopped.
-    fn sleep(&self, d: Duration) {
-        let end = Instant::now() + d;
+    /// Sleeps up to `d`, waking early when the stream is stopped; counted
+    /// as idle time, not decoding.
+    fn sleep(&mut self, d: Duration) {
+        let start = Instant::now();
+        let end = start + d;
         while !self.stopped() {
             let now = Instant::now();
             if now >= end {
-                return;
+                break;
             }
             std::thread::sleep((end - now).min(Duration::from_millis(50)));
         }
+        self.idle += start.elapsed();
     }
 
     /// The next backoff delay: doubling, capped, with ±20 % jitter so many
@@ -154,13 +164,15 @@ fn secs(s: f64) -> Duration {
 
 impl FrameSource for ReconnectingSource {
     fn next_frame(&mut self) -> Result<Option<SourceFrame>, String> {
+        self.idle = Duration::ZERO;
         loop {
             if self.stopped() {
                 return Ok(None);
             }
             if self.inner.is_none() {
-                // Every attempt after the first (failed or not) is a reconnect.
-                if self.attempts > 0 {
+                // Every attempt after the first (failed or not) is a
+                // reconnect, except starting a looping file over.
+                if self.attempts > 0 && !std::mem::take(&mut self.rewinding) {
                     self.status.count_reconnect();
                 }
                 self.attempts += 1;
@@ -230,6 +242,7 @@ impl FrameSource for ReconnectingSource {
                     if self.cfg.looping {
                         // Reopen at the start; the timeline continues.
                         self.inner = None;
+                        self.rewinding = true;
                         if let Some(last) = self.last_pts {
                             self.pts_offset = last + 1000.0 / self.fps;
                         }
@@ -260,5 +273,53 @@ impl FrameSource for ReconnectingSource {
 
     fn fps(&self) -> f64 {
         self.fps
+    }
+
+    fn idle(&self) -> Duration {
+        self.idle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+    use vigil_core::ImageBgr;
+
+    #[test]
+    fn a_looping_file_rewinds_without_a_reconnect_and_its_pacing_is_idle_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("five.avi");
+        let mut w = vigil_video::VideoWriter::create(&path, 64, 48, 10.0).unwrap();
+        for i in 0..5u8 {
+            w.write(&ImageBgr::filled(64, 48, [i * 40, 0, 0])).unwrap();
+        }
+        w.finish().unwrap();
+        let cfg = StreamConfig {
+            id: "loop".into(),
+            url: path.display().to_string(),
+            looping: true,
+            ..StreamConfig::default()
+        };
+        let status = Arc::new(StreamStatus::new("loop", Arc::new(Metrics::new().unwrap())));
+        let first = ReconnectingSource::open(&cfg).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut src = ReconnectingSource::new(cfg, Some(first), Arc::clone(&status), stop);
+        let mut idle = Duration::ZERO;
+        let mut pts = Vec::new();
+        // Twelve frames: the five-frame file wraps twice.
+        for _ in 0..12 {
+            let f = src.next_frame().unwrap().unwrap();
+            pts.push(f.pts.0);
+            idle += src.idle();
+        }
+        assert_eq!(status.reconnects(), 0, "a wrap-around is not a reconnect");
+        assert!(pts.windows(2).all(|w| w[1] > w[0]), "{pts:?}");
+        // Paced at 10 fps, the twelve frames span 1.1 s of schedule; nearly
+        // all of it is sleeping, which the decode stage must not count.
+        assert!(
+            idle >= Duration::from_millis(550),
+            "only {idle:?} of pacing reported as idle"
+        );
     }
 }
