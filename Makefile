@@ -13,6 +13,10 @@ RUN_ENV := $(if $(filter environment,$(origin ORT_DYLIB_PATH)),,env -u ORT_DYLIB
 MODEL := models/yolov12n.onnx
 MODEL_DYN := models/yolov12n-dyn.onnx
 CONFIG ?= configs/vigil.toml
+# The cargo profile setup builds vigil in to prepare the model: the one the
+# goal being made needs anyway, so a fresh `make run` compiles vigil once
+# (release), not a debug build first and then a release one.
+PROFILE ?= dev
 
 .PHONY: setup run test build release bench bench-setup clean-models
 
@@ -21,16 +25,18 @@ setup:
 	./scripts/setup.sh
 	@if [ ! -f $(MODEL_DYN) ]; then \
 	  echo "setup: writing the batch-dynamic model $(MODEL_DYN)"; \
-	  $(CARGO) run -q -p vigil -- model prepare $(MODEL) $(MODEL_DYN); \
+	  $(CARGO) run -q --profile $(PROFILE) -p vigil -- model prepare $(MODEL) $(MODEL_DYN); \
 	fi
 
 build: setup
 	$(CARGO) build --workspace
 
+release: PROFILE = release
 release: setup
 	$(CARGO) build --release -p vigil
 
 ## run: vigil on its default config and the sample clip
+run: PROFILE = release
 run: release
 	$(RUN_ENV) ./target/release/vigil serve --config $(CONFIG)
 
@@ -72,6 +78,7 @@ bench-setup: setup
 	@.venv/bin/python -c 'import onnxruntime, cv2, numpy' || { echo ".venv is incomplete: rm -rf .venv && make setup" >&2; exit 1; }
 
 ## bench: criterion benchmarks, then the side-by-side throughput comparison
+bench: PROFILE = release
 bench: bench-setup
 	$(CARGO) bench -p vigil-benches
 	./benches/throughput.sh
