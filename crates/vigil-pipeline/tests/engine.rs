@@ -97,6 +97,7 @@ struct Seen {
     index: u64,
     processed: bool,
     batch: usize,
+    queue: Duration,
     at: Instant,
 }
 
@@ -109,6 +110,7 @@ impl FrameSink for Recorder {
             index: r.frame.index.0,
             processed: r.processed,
             batch: r.timings.batch_size,
+            queue: r.timings.queue,
             at: Instant::now(),
         });
         Ok(())
@@ -233,7 +235,7 @@ fn an_idle_batcher_does_not_wait_for_companions_that_cannot_come() {
         None,
         StreamOptions::new("lone"),
     );
-    h.join();
+    join(h);
     e.shutdown();
     let seen = rec.0.lock().expect("lock").clone();
     assert_eq!(seen.len(), 3, "{seen:?}");
