@@ -13,7 +13,6 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -384,13 +383,16 @@ pub struct EventRecordDoc {
     paths(
         healthz, readyz, metrics, openapi, detect, create_job, get_job, job_video, job_detections,
         list_streams, create_stream, delete_stream, snapshot, events, event_snapshot,
-        save_baseline
+        save_baseline, crate::console::login, crate::console::session_state,
+        crate::console::logout, crate::console::live, crate::console::system_view,
+        crate::console::probe
     ),
     components(schemas(
         ErrorBody, Health, Readiness, DetectResponse, DetectionDoc, JobCreated, JobView,
         JobStatusDoc, JobUpload, StreamView, StreamState, StreamConfigDoc, TransportDoc, UnitsDoc,
         AnchorDoc, ZoneDoc, LineDoc, EventRecordDoc, EventTypeDoc, EventStatusDoc,
-        DeliveryDoc, crate::streams::BaselineSaved
+        DeliveryDoc, crate::streams::BaselineSaved, crate::console::Login, crate::console::SessionView,
+        crate::console::SystemView, crate::console::ProbeRequest, crate::console::ProbeResult
     )),
     modifiers(&BearerAuth)
 )]
@@ -445,7 +447,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/streams/{id}/baseline", post(save_baseline))
         .route("/v1/events", get(events))
         .route("/v1/events/{id}/snapshot.jpg", get(event_snapshot))
+        .route("/v1/system", get(crate::console::system_view))
+        .route("/v1/probe", post(crate::console::probe))
         .layer(timeout)
+        // Long-lived: outside the request timeout.
+        .route("/v1/streams/{id}/live", get(crate::console::live))
         .merge(uploads)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let open = Router::new()
@@ -453,6 +459,14 @@ pub fn router(state: SharedState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi))
+        // Open: the console asks whether it must show its sign-in form.
+        .route(
+            "/v1/session",
+            get(crate::console::session_state)
+                .post(crate::console::login)
+                .delete(crate::console::logout),
+        )
+        .merge(crate::console::pages())
         .layer(timeout);
     Router::new()
         .merge(open)
@@ -465,20 +479,29 @@ pub fn router(state: SharedState) -> Router {
 
 /// Bearer-token check for `/v1/*`, in constant time so the token cannot be
 /// recovered byte by byte from response timings.
+///
+/// The console's session cookie is accepted too (browsers cannot put a
+/// header on `<img>`, `<video>` or a WebSocket); a request it authorises
+/// that changes state, or opens a live view, must come from this origin.
 async fn require_token(
     State(st): State<SharedState>,
     req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    if let Some(token) = st.cfg.server.token.as_deref() {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-            return Err(ApiError::Unauthorized);
+    if st.cfg.server.token.is_some() {
+        match crate::console::authorised(&st, req.headers()) {
+            Some(crate::console::Auth::Bearer) => {}
+            Some(crate::console::Auth::Cookie) => {
+                if crate::console::session::needs_same_origin(req.method(), req.headers())
+                    && !crate::console::session::same_origin(req.headers())
+                {
+                    tracing::warn!(method = %req.method(), path = %req.uri().path(), "cross-origin request with the console cookie refused");
+                    return Err(ApiError::Forbidden(
+                        "cross-origin request refused: the session cookie only works from the console's own origin".into(),
+                    ));
+                }
+            }
+            None => return Err(ApiError::Unauthorized),
         }
     }
     Ok(next.run(req).await)
@@ -907,6 +930,7 @@ fn file_response(content_type: &'static str, len: u64, body: Body) -> Response {
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_LENGTH, HeaderValue::from(len)),
+            (header::ACCEPT_RANGES, HeaderValue::from_static("bytes")),
         ],
         body,
     )
@@ -918,6 +942,7 @@ async fn job_file(
     id: &str,
     name: &str,
     content_type: &'static str,
+    range: Option<&HeaderValue>,
 ) -> Result<Response, ApiError> {
     let gone = || ApiError::NotFound(format!("job {id} has no {name} (expired?)"));
     let missing = || ApiError::NotFound(format!("no job {id:?}"));
@@ -929,10 +954,25 @@ async fn job_file(
             if row.status != "succeeded" {
                 return Err(not_succeeded(id, &row.status));
             }
-            let file = tokio::fs::File::open(jobs.job_dir(id).join(name))
+            let mut file = tokio::fs::File::open(jobs.job_dir(id).join(name))
                 .await
                 .map_err(|_| gone())?;
             let len = file.metadata().await.map_err(ApiError::internal)?.len();
+            // Browsers seek in a <video> with Range requests.
+            if let Some((start, end)) = crate::range::parse(range, len)? {
+                use tokio::io::{AsyncReadExt, AsyncSeekExt};
+                file.seek(std::io::SeekFrom::Start(start))
+                    .await
+                    .map_err(ApiError::internal)?;
+                let part = end - start + 1;
+                let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(part)));
+                let mut resp = file_response(content_type, part, body);
+                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(resp);
+            }
             let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
             Ok(file_response(content_type, len, body))
         }
@@ -947,25 +987,40 @@ async fn job_file(
                 .await
                 .map_err(nats_err)?
                 .ok_or_else(gone)?;
+            // The Object Store reads front to back: no ranges here.
             let body = Body::from_stream(tokio_util::io::ReaderStream::new(object));
-            Ok(file_response(content_type, len, body))
+            let mut resp = file_response(content_type, len, body);
+            resp.headers_mut()
+                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+            Ok(resp)
         }
     }
 }
 
 /// The annotated MP4 of a succeeded job.
 #[utoipa::path(get, path = "/v1/jobs/{id}/video", tag = "jobs",
-    params(("id" = String, Path, description = "job id")),
-    responses((status = 200, description = "annotated MP4", content_type = "video/mp4"),
+    params(("id" = String, Path, description = "job id"),
+           ("Range" = Option<String>, Header, description = "one byte range, e.g. `bytes=0-1023` (local backend)")),
+    responses((status = 200, description = "annotated MP4, `moov` first (plays while downloading)", content_type = "video/mp4"),
+              (status = 206, description = "the requested byte range", content_type = "video/mp4"),
               (status = 404, description = "no such job, or its results expired", body = ErrorBody),
               (status = 409, description = "the job has not succeeded", body = ErrorBody),
+              (status = 416, description = "range outside the file", body = ErrorBody),
               (status = 503, description = "the job queue (NATS) is unavailable", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn job_video(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    job_file(&st, &id, VIDEO_FILE, "video/mp4").await
+    job_file(
+        &st,
+        &id,
+        VIDEO_FILE,
+        "video/mp4",
+        headers.get(header::RANGE),
+    )
+    .await
 }
 
 /// JSON Lines, one per processed frame, as `vigil annotate --jsonl`.
@@ -980,7 +1035,7 @@ async fn job_detections(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Response, ApiError> {
-    job_file(&st, &id, DETECTIONS_FILE, "application/x-ndjson").await
+    job_file(&st, &id, DETECTIONS_FILE, "application/x-ndjson", None).await
 }
 
 /// Every stream with its state and rates.

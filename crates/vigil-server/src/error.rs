@@ -19,6 +19,13 @@ pub enum ApiError {
     BadRequest(String),
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// Authenticated, but refused: a cookie-authorised state change (or
+    /// live view) from another origin.
+    #[error("{0}")]
+    Forbidden(String),
+    /// `Range` outside the file; the total length goes in `Content-Range`.
+    #[error("range not satisfiable (the file has {0} bytes)")]
+    RangeNotSatisfiable(u64),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -40,6 +47,8 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -75,6 +84,11 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"vigil\""),
                 );
+            }
+            ApiError::RangeNotSatisfiable(len) => {
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
             }
             _ => {}
         }

@@ -6,11 +6,13 @@
 //! threads or `spawn_blocking`; async is used only at the HTTP edge.
 
 mod api;
+mod console;
 mod error;
 mod jobs;
 mod metrics;
 mod openapi;
 mod params;
+mod range;
 mod state;
 mod streams;
 mod worker;

@@ -58,6 +58,18 @@ pub struct Metrics {
     /// `vigil_model_info{backend,device,precision}` = 1: how inference runs,
     /// every `auto` resolved (one series once the model is loaded).
     pub model_info: IntGaugeVec,
+    // --- The console's live view (streams/live.rs).
+    /// `vigil_live_frames_encoded_total{stream}`: live JPEGs encoded; one
+    /// per processed frame while watched, whatever the number of viewers.
+    pub live_frames_encoded: IntCounterVec,
+    /// `vigil_live_frames_skipped_total{stream}`: frames a slow viewer did
+    /// not get because a newer one replaced them.
+    pub live_frames_skipped: IntCounterVec,
+    /// `vigil_live_viewers{stream}`: open live views.
+    pub live_viewers: IntGaugeVec,
+    /// `vigil_live_latency_seconds`: processed frame → its bytes written to
+    /// a viewer's socket (encode, hand-off and send).
+    pub live_latency_seconds: Histogram,
 }
 
 impl Metrics {
@@ -163,6 +175,35 @@ impl Metrics {
             ),
             &["stream", "kind"],
         )?;
+        let live_frames_encoded = IntCounterVec::new(
+            Opts::new(
+                "vigil_live_frames_encoded_total",
+                "Live-view JPEGs encoded per stream: one per processed frame while anyone watches, however many viewers.",
+            ),
+            &["stream"],
+        )?;
+        let live_frames_skipped = IntCounterVec::new(
+            Opts::new(
+                "vigil_live_frames_skipped_total",
+                "Live-view frames a slow viewer skipped (a newer frame replaced them before it could be sent).",
+            ),
+            &["stream"],
+        )?;
+        let live_viewers = IntGaugeVec::new(
+            Opts::new("vigil_live_viewers", "Open live views per stream."),
+            &["stream"],
+        )?;
+        let live_latency_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "vigil_live_latency_seconds",
+                "Live view: time from a processed frame to its bytes written to a viewer's socket.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        registry.register(Box::new(live_frames_encoded.clone()))?;
+        registry.register(Box::new(live_frames_skipped.clone()))?;
+        registry.register(Box::new(live_viewers.clone()))?;
+        registry.register(Box::new(live_latency_seconds.clone()))?;
         registry.register(Box::new(drift_psi.clone()))?;
         registry.register(Box::new(camera_anomalies_total.clone()))?;
         registry.register(Box::new(stream_fps.clone()))?;
@@ -210,6 +251,10 @@ impl Metrics {
             drift_psi,
             camera_anomalies_total,
             stream_fps,
+            live_frames_encoded,
+            live_frames_skipped,
+            live_viewers,
+            live_latency_seconds,
         })
     }
 
@@ -228,6 +273,9 @@ impl Metrics {
         for k in ["input", "processed"] {
             self.stream_fps.with_label_values(&[stream, k]).set(0.0);
         }
+        self.live_frames_encoded.with_label_values(&[stream]);
+        self.live_frames_skipped.with_label_values(&[stream]);
+        self.live_viewers.with_label_values(&[stream]).set(0);
     }
 
     /// Drops a removed stream's series so ids of deleted streams do not
@@ -249,6 +297,14 @@ impl Metrics {
         for f in vigil_monitor::Feature::ALL {
             let _ = self.drift_psi.remove_label_values(&[stream, f.as_str()]);
         }
+        let _ = self.live_frames_encoded.remove_label_values(&[stream]);
+        let _ = self.live_frames_skipped.remove_label_values(&[stream]);
+        let _ = self.live_viewers.remove_label_values(&[stream]);
+    }
+
+    /// The registry's current values, for the console's system page.
+    pub fn gather(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.registry.gather()
     }
 
     /// Per-frame observation from a sink: one histogram observe per stage.

@@ -11,12 +11,14 @@
 mod convert;
 mod draw;
 mod error;
+mod faststart;
 mod source;
 mod url;
 mod writer;
 
 pub use draw::{class_color, detection_label, draw_detections, encode_jpeg};
 pub use error::VideoError;
+pub use faststart::{faststart, FaststartError};
 pub use source::{DecodedFrame, RtspTransport, SourceInfo, SourceOptions, VideoSource};
 pub use url::mask_url;
 pub use writer::VideoWriter;

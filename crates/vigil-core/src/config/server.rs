@@ -19,6 +19,9 @@ pub struct ServerConfig {
     /// Longest a job upload (`POST /v1/jobs`) may take; uploads are bounded
     /// by size already, this bounds a client that trickles bytes.
     pub upload_timeout_s: u64,
+    /// How long a console login (the session cookie `POST /v1/session`
+    /// sets) stays valid; the console asks for the token again after it.
+    pub session_hours: f64,
 }
 
 impl Default for ServerConfig {
@@ -29,6 +32,7 @@ impl Default for ServerConfig {
             max_upload_mb: 512,
             request_timeout_s: 60,
             upload_timeout_s: 600,
+            session_hours: 12.0,
         }
     }
 }
@@ -67,6 +71,15 @@ impl ServerConfig {
                     format!("must be between 1 and 86400 seconds, got {v}"),
                 ));
             }
+        }
+        if !(self.session_hours > 0.0 && self.session_hours <= 24.0 * 366.0) {
+            e.push(InvalidValue::new(
+                "server.session_hours",
+                format!(
+                    "must be above 0 and at most 8784 (a year), got {}",
+                    self.session_hours
+                ),
+            ));
         }
         e
     }

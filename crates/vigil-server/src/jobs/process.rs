@@ -132,6 +132,12 @@ pub fn process_video(
         Some(e) => Outcome::Failed(e),
         None => {
             tracing::info!(frames, processed = summary.processed, "video processed");
+            // moov first, so a browser plays (and seeks in) the result while
+            // it downloads. A failure leaves a valid file that plays only
+            // once fully fetched: worth a warning, not a failed job.
+            if let Err(e) = vigil_video::faststart(&out_dir.join(VIDEO_FILE)) {
+                tracing::warn!(error = %e, "cannot move the MP4 index to the front");
+            }
             Outcome::Succeeded { frames }
         }
     }

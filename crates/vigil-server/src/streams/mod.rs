@@ -1,6 +1,7 @@
 //! Camera streams: configured at start-up or added at run time, each a
 //! [`ReconnectingSource`] feeding the shared engine and a [`StreamSink`].
 
+mod live;
 mod monitor;
 mod sink;
 mod source;
@@ -22,6 +23,7 @@ use vigil_events::{lines_from_tables, zones_from_tables, EventGenerator};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+pub use live::{LiveFeed, LiveFrame};
 pub use monitor::Monitoring;
 use monitor::{SharedDrift, StreamMonitor};
 pub use sink::EventOutputs;
@@ -79,6 +81,8 @@ struct Entry {
     drift: Option<SharedDrift>,
     /// Turns the decoder's error count into `decode_error` anomalies.
     decode_watch: Option<vigil_monitor::DecodeErrorWatch>,
+    /// The console's live view of this stream (`None` for a failed one).
+    live: Option<Arc<LiveFeed>>,
 }
 
 impl Entry {
@@ -99,6 +103,7 @@ impl Entry {
             prev_at: Instant::now(),
             drift: None,
             decode_watch: None,
+            live: None,
         }
     }
 
@@ -231,6 +236,8 @@ impl Streams {
             self.out.clone(),
         )
         .with_monitor(monitor);
+        let live = Arc::new(LiveFeed::new(&cfg.id, Arc::clone(&self.metrics)));
+        let sink = sink.with_live(Arc::clone(&live));
         let mut opts = StreamOptions::new(cfg.id.clone());
         opts.ring_capacity = cfg.ring_capacity;
         opts.skip = SkipPolicy::from_options(cfg.every, cfg.fps);
@@ -242,6 +249,7 @@ impl Streams {
             latest,
             drift,
             decode_watch: self.monitoring.decode_watch(&cfg.id),
+            live: Some(live),
             ..Entry::new(cfg, status, stop, Some(handle))
         };
         if let Err(lost) = self.insert(entry) {
@@ -304,6 +312,27 @@ impl Streams {
             .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?;
         let slot = e.latest.lock().unwrap_or_else(|p| p.into_inner());
         Ok(slot.clone())
+    }
+
+    /// The stream's live feed and the zones and lines to draw over it.
+    pub fn live(&self, id: &str) -> Result<(Arc<LiveFeed>, LiveRules), ApiError> {
+        let entries = self.entries();
+        let e = entries
+            .get(id)
+            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?;
+        let feed = e.live.clone().ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "stream {id:?} is not running: {}",
+                e.status.error().unwrap_or_else(|| "no source".into())
+            ))
+        })?;
+        Ok((
+            feed,
+            LiveRules {
+                zones: e.cfg.zones.clone(),
+                lines: e.cfg.lines.clone(),
+            },
+        ))
     }
 
     /// Once a second: rates, the blocked flag, and `vigil_frames_total`
@@ -429,6 +458,13 @@ fn view(e: &Entry) -> StreamView {
             e.status.error()
         },
     }
+}
+
+/// The overlays of a live view, as configured (`units` = `px` or `norm`).
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveRules {
+    pub zones: Vec<toml::Table>,
+    pub lines: Vec<toml::Table>,
 }
 
 /// Answer of `POST /v1/streams/{id}/baseline`.

@@ -7,6 +7,7 @@ use vigil_core::{Detection, ImageBgr};
 use vigil_events::{EventGenerator, FrameMeta, MqttSink, Outbox, SnapshotStore};
 use vigil_pipeline::{FrameResult, FrameSink, StreamSummary};
 
+use super::live::LiveFeed;
 use super::monitor::StreamMonitor;
 use super::status::{StreamState, StreamStatus};
 use crate::metrics::Metrics;
@@ -67,6 +68,8 @@ pub struct StreamSink {
     out: EventOutputs,
     /// Drift and camera-health checks; `None` when both are disabled.
     monitor: Option<StreamMonitor>,
+    /// The console's live view; encodes only while watched.
+    live: Option<Arc<LiveFeed>>,
 }
 
 impl StreamSink {
@@ -86,7 +89,13 @@ impl StreamSink {
             events,
             out,
             monitor: None,
+            live: None,
         }
+    }
+
+    pub fn with_live(mut self, live: Arc<LiveFeed>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     pub fn with_monitor(mut self, monitor: Option<StreamMonitor>) -> Self {
@@ -165,6 +174,9 @@ impl FrameSink for StreamSink {
         }
         if r.processed {
             self.emit(&r);
+            if let Some(live) = &self.live {
+                live.offer(&r);
+            }
             let mut slot = self.latest.lock().unwrap_or_else(|p| p.into_inner());
             *slot = Some((Arc::clone(&r.frame.image), r.objects));
         }
