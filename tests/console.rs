@@ -8,6 +8,8 @@
 //! `VIGIL_SCREENSHOTS=docs` they are also copied to `docs/` (how the README's
 //! pictures are made).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
+
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -768,7 +770,7 @@ async fn rules_editor(c: &Client, d: &Node, base: &str) {
         .expect("editor canvas");
     until("the editor's picture", Duration::from_secs(30), || async {
         let v = js(
-            &c,
+            c,
             "return Number(document.getElementById('rules-canvas').dataset.frames ?? 0)",
         )
         .await;
@@ -825,7 +827,7 @@ async fn rules_editor(c: &Client, d: &Node, base: &str) {
         t.starts_with("Saved").then_some(())
     })
     .await;
-    let stream = api(&d, "GET", "/v1/streams/sample", b"").json();
+    let stream = api(d, "GET", "/v1/streams/sample", b"").json();
     let lines = stream["lines"]
         .as_array()
         .unwrap_or_else(|| panic!("no lines: {stream}"));
@@ -840,6 +842,6 @@ async fn rules_editor(c: &Client, d: &Node, base: &str) {
         (a[1].as_f64().unwrap() - b[1].as_f64().unwrap()).abs() < 10.0,
         "horizontal: {a} -> {b}"
     );
-    shot(&c, "console-rules.png").await;
-    assert_no_console_errors(&c, "rules editor").await;
+    shot(c, "console-rules.png").await;
+    assert_no_console_errors(c, "rules editor").await;
 }

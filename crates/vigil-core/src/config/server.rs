@@ -84,3 +84,22 @@ impl ServerConfig {
         e
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_hours_must_be_positive_and_bounded() {
+        assert!(ServerConfig::default().validate().is_empty());
+        for bad in [0.0, -1.0, f64::NAN, 1e9] {
+            let cfg = ServerConfig {
+                session_hours: bad,
+                ..ServerConfig::default()
+            };
+            let e = cfg.validate();
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+            assert!(e[0].to_string().contains("server.session_hours"), "{}", e[0]);
+        }
+    }
+}
