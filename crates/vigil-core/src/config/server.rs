@@ -99,7 +99,11 @@ mod tests {
             };
             let e = cfg.validate();
             assert_eq!(e.len(), 1, "{bad}: {e:?}");
-            assert!(e[0].to_string().contains("server.session_hours"), "{}", e[0]);
+            assert!(
+                e[0].to_string().contains("server.session_hours"),
+                "{}",
+                e[0]
+            );
         }
     }
 }
