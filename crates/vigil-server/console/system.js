@@ -15,7 +15,8 @@ export async function render(root) {
       h('section', { class: 'card' },
         h('h2', {}, 'Inference'),
         h('dl', { class: 'facts' },
-          h('dt', {}, 'Device'), h('dd', { id: 'sys-device' }, s.device),
+          h('dt', {}, 'Device'), h('dd', { id: 'sys-device' }, `${s.device} · ${s.precision}`),
+          h('dt', {}, 'Runtime'), h('dd', {}, s.backend),
           h('dt', {}, 'Model'), h('dd', {}, s.model),
           h('dt', {}, 'Batch'), h('dd', {}, `up to ${s.batch_max_size} frames, waits ${s.batch_max_wait_ms} ms` +
             (s.batch_mean ? ` (mean ${s.batch_mean.toFixed(2)})` : '')),

@@ -392,7 +392,8 @@ pub struct EventRecordDoc {
         JobStatusDoc, JobUpload, StreamView, StreamState, StreamConfigDoc, TransportDoc, UnitsDoc,
         AnchorDoc, ZoneDoc, LineDoc, EventRecordDoc, EventTypeDoc, EventStatusDoc,
         DeliveryDoc, crate::streams::BaselineSaved, crate::console::Login, crate::console::SessionView,
-        crate::console::SystemView, crate::console::ProbeRequest, crate::console::ProbeResult
+        crate::console::SystemView, crate::console::ProbeRequest, crate::console::ProbeResult,
+        crate::console::ProbeTransport
     )),
     modifiers(&BearerAuth)
 )]

@@ -23,6 +23,9 @@ pub enum ApiError {
     /// live view) from another origin.
     #[error("{0}")]
     Forbidden(String),
+    /// A WebSocket route fetched without the handshake.
+    #[error("{0}")]
+    UpgradeRequired(String),
     /// `Range` outside the file; the total length goes in `Content-Range`.
     #[error("range not satisfiable (the file has {0} bytes)")]
     RangeNotSatisfiable(u64),
@@ -48,6 +51,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -84,6 +88,10 @@ impl IntoResponse for ApiError {
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"vigil\""),
                 );
+            }
+            ApiError::UpgradeRequired(_) => {
+                resp.headers_mut()
+                    .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
             }
             ApiError::RangeNotSatisfiable(len) => {
                 if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {

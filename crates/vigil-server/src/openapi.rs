@@ -101,6 +101,13 @@ fn add_common_responses(doc: &mut Value, cfg: &Config) {
                 "WWW-Authenticate": {"schema": {"type": "string"}, "description": "`Bearer realm=\"vigil\"`"}
             });
             responses.entry("401").or_insert(unauthorized);
+            // Only browsers carry the console's cookie; bearer clients never
+            // see this.
+            responses.entry("403").or_insert_with(|| {
+                error_response(
+                    "authorised by the console's session cookie, but a state change or live view from another origin (`Origin` is not this `Host`)",
+                )
+            });
         }
     }
 }
@@ -148,7 +155,13 @@ mod tests {
             for (method, op) in item.as_object().cloned().unwrap_or_default() {
                 let r = &op["responses"];
                 assert!(r.get("408").is_some(), "{method} {path}: no 408");
+                // The console's sign-in is the one open /v1 route (it is
+                // how a browser gets its credentials); its 401 is a wrong
+                // token, checked in its own test.
                 let secured = path.starts_with("/v1/");
+                if path == "/v1/session" {
+                    continue;
+                }
                 assert_eq!(
                     r.get("401").is_some(),
                     secured,
@@ -159,6 +172,21 @@ mod tests {
                     "{method} {path}: no operationId"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn the_console_sign_in_is_open_and_says_when_it_refuses() {
+        let d = doc();
+        let session = &d["paths"]["/v1/session"];
+        for method in ["get", "post", "delete"] {
+            assert!(session[method]["security"].is_null(), "{method}");
+        }
+        assert!(session["get"]["responses"].get("401").is_none());
+        assert!(session["post"]["responses"].get("401").is_some());
+        let live = &d["paths"]["/v1/streams/{id}/live"]["get"]["responses"];
+        for code in ["101", "401", "403", "404", "426"] {
+            assert!(live.get(code).is_some(), "live: {code}");
         }
     }
 

@@ -12,6 +12,7 @@ mod system;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -115,6 +116,7 @@ fn asset(name: &str) -> Response {
 
 /// Body of `POST /v1/session`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Login {
     token: String,
 }
@@ -134,11 +136,12 @@ pub struct SessionView {
 /// Signs the console in: with the right token, sets the session cookie.
 #[utoipa::path(post, path = "/v1/session", tag = "console",
     request_body = Login,
-    responses((status = 200, body = SessionView,
+    responses((status = 200, description = "signed in (or no token is configured: no cookie then)", body = SessionView,
                headers(("Set-Cookie" = String, description = "vigil_session=…; HttpOnly; SameSite=Strict"))),
-              (status = 400, body = crate::error::ErrorBody),
+              (status = 400, description = "the body is not `{\"token\": \"…\"}`", body = crate::error::ErrorBody),
               (status = 401, description = "wrong token", body = crate::error::ErrorBody),
-              (status = 403, description = "posted from another origin", body = crate::error::ErrorBody)))]
+              (status = 403, description = "posted from another origin", body = crate::error::ErrorBody),
+              (status = 413, description = "body over 2 MiB", body = crate::error::ErrorBody)))]
 pub async fn login(
     State(st): State<SharedState>,
     headers: HeaderMap,
@@ -242,15 +245,24 @@ fn sessions(st: &SharedState) -> Option<session::Sessions> {
 #[utoipa::path(get, path = "/v1/streams/{id}/live", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 101, description = "WebSocket: live frames (JPEG + detections)"),
-              (status = 404, body = crate::error::ErrorBody),
-              (status = 409, description = "the stream is not running", body = crate::error::ErrorBody)),
+              (status = 404, description = "no such stream", body = crate::error::ErrorBody),
+              (status = 409, description = "the stream is not running (failed to start)", body = crate::error::ErrorBody),
+              (status = 426, description = "a plain GET: this route only speaks WebSocket", body = crate::error::ErrorBody,
+               headers(("Upgrade" = String, description = "`websocket`"))),
+              (status = 503, description = "the model is still loading", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn live(
     State(st): State<SharedState>,
     Path(id): Path<String>,
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     let (feed, rules) = st.ready()?.streams.live(&id)?;
+    let ws = ws.map_err(|e| {
+        ApiError::UpgradeRequired(format!(
+            "/v1/streams/{id}/live is a WebSocket; open it with a WebSocket handshake ({})",
+            e.body_text()
+        ))
+    })?;
     // Only the receiver goes to the task: when the stream is removed its
     // sender is dropped and the viewer's socket closes.
     let rx = feed.subscribe();
@@ -312,7 +324,8 @@ async fn serve_viewer(
 
 /// Device, model, batching, per-stage latency and per-stream health.
 #[utoipa::path(get, path = "/v1/system", tag = "console",
-    responses((status = 200, body = SystemView), (status = 503, body = crate::error::ErrorBody)),
+    responses((status = 200, body = SystemView),
+              (status = 503, description = "the model is still loading", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn system_view(State(st): State<SharedState>) -> Result<Json<SystemView>, ApiError> {
     let ready = st.ready()?;
@@ -321,13 +334,26 @@ pub async fn system_view(State(st): State<SharedState>) -> Result<Json<SystemVie
 
 /// Body of `POST /v1/probe`.
 #[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ProbeRequest {
-    /// A camera URL (`rtsp://…`, `http(s)://…`).
+    /// A camera URL (`rtsp://…`, `rtsps://…`, `http(s)://…`).
+    #[schema(pattern = r"^(rtsp|rtsps|http|https)://\S+$")]
     url: String,
-    /// RTSP transport, `tcp` (default) or `udp`.
+    /// RTSP transport (default `tcp`).
     #[serde(default)]
-    transport: Option<String>,
+    transport: Option<ProbeTransport>,
 }
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeTransport {
+    Tcp,
+    Udp,
+}
+
+/// Schemes a camera test may open: cameras, never local files or other
+/// FFmpeg protocols.
+const PROBE_SCHEMES: [&str; 4] = ["rtsp", "rtsps", "http", "https"];
 
 /// What opening a URL found.
 #[derive(Serialize, ToSchema)]
@@ -347,26 +373,28 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 /// not become a way to read the daemon's files.
 #[utoipa::path(post, path = "/v1/probe", tag = "streams",
     request_body = ProbeRequest,
-    responses((status = 200, body = ProbeResult),
-              (status = 400, description = "not a network URL, or it could not be opened (the reason)", body = crate::error::ErrorBody)),
+    responses((status = 200, description = "the URL opened and a frame was decoded", body = ProbeResult),
+              (status = 400, description = "not a network URL, a bad body, or the URL could not be opened (the reason)", body = crate::error::ErrorBody),
+              (status = 413, description = "body over 2 MiB", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn probe(body: axum::body::Bytes) -> Result<Json<ProbeResult>, ApiError> {
     let req: ProbeRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"url\": \"rtsp://…\"}}: {e}")))?;
-    if !vigil_core::config::is_network_url(&req.url) {
+    let scheme_ok = req.url.split_once("://").is_some_and(|(scheme, rest)| {
+        PROBE_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str())
+            && !rest.is_empty()
+            && !rest.chars().any(char::is_whitespace)
+    });
+    if !scheme_ok {
         return Err(ApiError::BadRequest(format!(
-            "url: only camera URLs (rtsp://, http://, …) can be tested, got {:?}",
+            "url: only camera URLs ({}://…) can be tested, got {:?}",
+            PROBE_SCHEMES.join("://, "),
             vigil_video::mask_url(&req.url)
         )));
     }
-    let transport = match req.transport.as_deref() {
-        None | Some("tcp") => vigil_video::RtspTransport::Tcp,
-        Some("udp") => vigil_video::RtspTransport::Udp,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "transport: must be \"tcp\" or \"udp\", got {other:?}"
-            )))
-        }
+    let transport = match req.transport {
+        None | Some(ProbeTransport::Tcp) => vigil_video::RtspTransport::Tcp,
+        Some(ProbeTransport::Udp) => vigil_video::RtspTransport::Udp,
     };
     let opts = vigil_video::SourceOptions {
         transport,

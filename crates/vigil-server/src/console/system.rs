@@ -13,11 +13,15 @@ use crate::state::{AppState, Ready};
 pub struct SystemView {
     /// What inference runs on (`auto` resolved).
     device: String,
+    /// `fp32`, `bf16`, `fp16` or `int8` (`auto` resolved).
+    precision: String,
+    /// The inference library, e.g. `onnxruntime-1.32.0`.
+    backend: String,
     model: String,
     batch_max_size: usize,
     batch_max_wait_ms: u64,
-    /// Inference sessions sharing the batcher.
-    sessions: usize,
+    /// Inference sessions sharing the batcher, as configured (`auto` or N).
+    sessions: String,
     /// Mean frames per inference call since start.
     batch_mean: Option<f64>,
     /// Per pipeline stage, since start.
@@ -127,10 +131,15 @@ pub fn build(st: &AppState, ready: &Ready) -> SystemView {
         .collect();
     SystemView {
         device: ready.device.clone(),
+        precision: ready.precision.clone(),
+        backend: ready.backend.clone(),
         model: ready.model.clone(),
         batch_max_size: st.cfg.batch.max_size,
         batch_max_wait_ms: st.cfg.batch.max_wait_ms,
-        sessions: st.cfg.model.sessions,
+        sessions: match st.cfg.model.sessions {
+            vigil_core::config::Count::Auto => "auto".into(),
+            vigil_core::config::Count::Fixed(n) => n.to_string(),
+        },
         batch_mean,
         stages,
         live_latency,
