@@ -101,8 +101,8 @@ async fn measure(args: &Args, viewers: usize) -> Result<(f64, f64, Vec<f64>), Er
     let stop = Instant::now() + Duration::from_secs(3 + args.seconds);
     let mut tasks = Vec::new();
     for _ in 0..viewers {
-        let mut req = format!("ws://{}/v1/streams/{}/live", args.addr, args.stream)
-            .into_client_request()?;
+        let mut req =
+            format!("ws://{}/v1/streams/{}/live", args.addr, args.stream).into_client_request()?;
         if let Some(t) = &args.token {
             req.headers_mut()
                 .insert("Authorization", format!("Bearer {t}").parse()?);
@@ -111,9 +111,7 @@ async fn measure(args: &Args, viewers: usize) -> Result<(f64, f64, Vec<f64>), Er
         tasks.push(tokio::spawn(async move {
             let mut out = Vec::new();
             let warm = Instant::now() + Duration::from_secs(3);
-            while let Ok(Some(Ok(msg))) =
-                tokio::time::timeout_at(stop.into(), ws.next()).await
-            {
+            while let Ok(Some(Ok(msg))) = tokio::time::timeout_at(stop.into(), ws.next()).await {
                 let Message::Binary(b) = msg else { continue };
                 let now = SystemTime::now()
                     .duration_since(UNIX_EPOCH)
@@ -158,8 +156,10 @@ async fn measure(args: &Args, viewers: usize) -> Result<(f64, f64, Vec<f64>), Er
 /// are long against that tick.
 async fn scrape(addr: &str, name: &str, filter: &str) -> Result<f64, Error> {
     let mut s = tokio::net::TcpStream::connect(addr).await?;
-    s.write_all(format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
-        .await?;
+    s.write_all(
+        format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
     let mut body = String::new();
     s.read_to_string(&mut body).await?;
     Ok(body

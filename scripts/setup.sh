@@ -60,7 +60,6 @@ APT_PACKAGES=(libopencv-dev clang libclang-dev ffmpeg unzip pkg-config time
   python3-yaml
   # the accuracy stage's virtualenv (.venv, benches/requirements.txt)
   python3-venv
-
   # headless Chromium and its WebDriver for the web console's browser tests
   chromium chromium-driver)
 # VIGIL_SETUP_MINIMAL=1: building vigil only (OpenCV headers and libraries, bindgen's
