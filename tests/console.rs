@@ -424,6 +424,34 @@ async fn the_console_in_headless_chromium() {
     shot(&c, "console-live.png").await;
     assert_no_console_errors(&c, "live").await;
 
+    // --- A tile opens the large view, whose overlays toggle.
+    c.find(Locator::Css("article.tile[data-stream=sample] a.picture"))
+        .await
+        .expect("tile link")
+        .click()
+        .await
+        .expect("open the large view");
+    until("the large view's frames", Duration::from_secs(30), || async {
+        let v = js(&c, "const c = document.querySelector('canvas.large'); return c ? Number(c.dataset.frames ?? 0) : 0").await;
+        (v.as_u64()? >= 2).then_some(())
+    })
+    .await;
+    c.find(Locator::Css("input[data-overlay=boxes]"))
+        .await
+        .expect("toggle")
+        .click()
+        .await
+        .expect("boxes off");
+    let stat = c
+        .find(Locator::Id("live-stat"))
+        .await
+        .expect("stat")
+        .text()
+        .await
+        .expect("text");
+    assert!(stat.contains("ms behind"), "{stat}");
+    assert_no_console_errors(&c, "large view").await;
+
     // --- Encoded once for every viewer, and not at all without one.
     let mut v1 = ws_viewer(&addr, "sample").await;
     let mut v2 = ws_viewer(&addr, "sample").await;
@@ -844,4 +872,28 @@ async fn rules_editor(c: &Client, d: &Node, base: &str) {
     );
     shot(c, "console-rules.png").await;
     assert_no_console_errors(c, "rules editor").await;
+
+    // Pause and resume the camera added earlier.
+    c.goto(&format!("{base}/#/cameras")).await.expect("cameras");
+    for (action, shown) in [("pause", "paused"), ("resume", "running")] {
+        let button = format!("tr[data-stream=door] button[data-action={action}]");
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(&button))
+            .await
+            .unwrap_or_else(|e| panic!("{action} button: {e}"))
+            .click()
+            .await
+            .expect("click");
+        until(shown, Duration::from_secs(40), || async {
+            let t = js(
+                c,
+                "return document.querySelector('tr[data-stream=door] .badge')?.textContent ?? ''",
+            )
+            .await;
+            (t == shown).then_some(())
+        })
+        .await;
+    }
+    assert_no_console_errors(c, "pause and resume").await;
 }

@@ -65,10 +65,23 @@ export async function render(root, { args }) {
       rows)),
     form,
   );
+  // Pausing and rule editing need GET/PATCH /v1/streams/{id}; on a daemon
+  // without them only add/remove are offered.
+  let editable = null;
+  const detail = new Map(); // id -> enabled, from GET /v1/streams/{id}
   const refresh = async () => {
     const streams = await api('/v1/streams');
+    if (editable === null) {
+      // The daemon's own OpenAPI document says whether it can PATCH.
+      const doc = await fetch('/openapi.json').then((r) => r.json(), () => ({}));
+      editable = Boolean(doc.paths?.['/v1/streams/{id}']?.patch);
+    }
+    if (editable) {
+      await Promise.all(streams.map((s) => api(`/v1/streams/${encodeURIComponent(s.id)}`)
+        .then((d) => detail.set(s.id, (d.config ?? d).enabled !== false), () => {})));
+    }
     rows.replaceChildren(...streams.map((s) => {
-      const paused = s.state === 'paused' || s.paused === true;
+      const paused = detail.get(s.id) === false;
       const act = async (fn) => {
         try {
           await fn();
@@ -81,16 +94,15 @@ export async function render(root, { args }) {
       return h('tr', { 'data-stream': s.id },
         h('td', {}, h('a', { href: `#/live/${encodeURIComponent(s.id)}` }, s.id)),
         h('td', { class: 'url' }, s.url),
-        h('td', {}, h('span', { class: `badge state-${s.blocked && s.state === 'running' ? 'blocked' : s.state}`, 'data-state': s.state }, s.state),
+        h('td', {}, h('span', { class: `badge state-${paused ? 'paused' : s.blocked && s.state === 'running' ? 'blocked' : s.state}`, 'data-state': s.state }, paused ? 'paused' : s.state),
           s.error ? h('div', { class: 'error' }, s.error) : ''),
         h('td', {}, s.fps_processed.toFixed(1)),
         h('td', {}, String(s.reconnects)),
         h('td', {}, ago(s.last_frame_at)),
         h('td', {}, h('div', { class: 'actions' },
-          h('a', { class: 'button secondary', href: `#/cameras/${encodeURIComponent(s.id)}` }, 'Rules'),
-          // Pausing needs a daemon whose streams report `paused`.
-          'paused' in s || s.state === 'paused'
-            ? h('button', { class: 'secondary', onclick: () => act(() => patch(s.id, { paused: !paused })) }, paused ? 'Resume' : 'Pause')
+          editable ? h('a', { class: 'button secondary', href: `#/cameras/${encodeURIComponent(s.id)}` }, 'Rules') : '',
+          editable
+            ? h('button', { class: 'secondary', 'data-action': paused ? 'resume' : 'pause', onclick: () => act(() => patch(s.id, { enabled: paused })) }, paused ? 'Resume' : 'Pause')
             : '',
           h('button', { class: 'danger', onclick: () => confirm(`Remove ${s.id}?`) && act(() => api(`/v1/streams/${encodeURIComponent(s.id)}`, { method: 'DELETE' })) }, 'Remove'))));
     }));
@@ -118,7 +130,8 @@ async function editor(root, id) {
     const resp = await api(`/v1/streams/${encodeURIComponent(id)}`, { raw: true });
     const s = await resp.json();
     etag = resp.headers.get('ETag');
-    rules = { zones: clone(s.zones), lines: clone(s.lines), masks: clone(s.masks) };
+    const cfg = s.config ?? s; // GET /v1/streams/{id}: status + `config`
+    rules = { zones: clone(cfg.zones), lines: clone(cfg.lines), masks: clone(cfg.masks) };
   };
   try {
     await load();
