@@ -196,3 +196,80 @@ fn convert_fp16_writes_a_checked_float16_model_that_detects() {
     assert_clean_error(&out, &stderr, "junk.onnx");
     assert!(!dest.exists());
 }
+
+#[test]
+fn quantize_calibrates_on_real_frames_checks_and_refuses_bad_calibration() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let model = support::model_dynamic();
+    let clip = support::data("video/vtest.avi");
+    let out_model = tmp.path().join("int8.onnx");
+    // Few frames keep the test lean; the benchmark calibrates on more.
+    let (out, _, stderr) = support::run(&[
+        "model",
+        "quantize",
+        model.to_str().expect("utf-8"),
+        out_model.to_str().expect("utf-8"),
+        "--calib",
+        clip.to_str().expect("utf-8"),
+        "--frames",
+        "6",
+        "--method",
+        "minmax",
+    ]);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("Conv quantized to INT8"), "{stderr}");
+    let out = support::vigil()
+        .env("RUST_LOG", "info")
+        .args([
+            "detect",
+            "--device",
+            "cpu",
+            "--precision",
+            "int8",
+            "--model",
+        ])
+        .arg(&out_model)
+        .arg(support::data("photos/horses.jpg"))
+        .output()
+        .expect("spawn vigil");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("precision=int8"), "{err}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"horse\""));
+
+    // Calibrated on black frames, the ranges are wrong: the check catches it
+    // and nothing is written.
+    let black = tmp.path().join("black.png");
+    support::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=black:s=640x480",
+        "-frames:v",
+        "1",
+        black.to_str().expect("utf-8"),
+    ]);
+    let dest = tmp.path().join("bad.onnx");
+    let (out, _, stderr) = support::run(&[
+        "model",
+        "quantize",
+        model.to_str().expect("utf-8"),
+        dest.to_str().expect("utf-8"),
+        "--calib",
+        black.to_str().expect("utf-8"),
+        black.to_str().expect("utf-8"),
+        "--method",
+        "minmax",
+    ]);
+    assert_clean_error(&out, &stderr, "INT8 agreement");
+    assert!(!dest.exists(), "a refused model must not be written");
+    let (out, _, stderr) = support::run(&[
+        "model",
+        "quantize",
+        model.to_str().expect("utf-8"),
+        dest.to_str().expect("utf-8"),
+        "--calib",
+        "no/such/clip.mp4",
+    ]);
+    assert_clean_error(&out, &stderr, "no/such/clip.mp4");
+}
