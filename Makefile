@@ -44,7 +44,7 @@ run: release
 # Each stage is one target in TEST_STAGES; `make -k` runs them all even when
 # one fails (CI then shows every broken stage) and fails at the end.
 # To add a stage: define `test-NAME:` below and append it to TEST_STAGES.
-TEST_STAGES := test-fmt test-clippy test-cargo test-doc test-accuracy test-ops test-deploy test-fuzz-api
+TEST_STAGES := test-fmt test-clippy test-cargo test-doc test-accuracy test-ops test-deploy test-fuzz-api test-gpu-check
 .PHONY: $(TEST_STAGES) debug-vigil
 test: setup
 	@$(MAKE) --no-print-directory -k $(TEST_STAGES)
@@ -68,6 +68,9 @@ test-deploy: debug-vigil
 	./scripts/check-deploy.sh target/debug/vigil
 test-fuzz-api: debug-vigil
 	./scripts/fuzz-api.sh target/debug/vigil
+# The GPU check's CPU-only parts (scripts/gpu-check.sh runs for real on a GPU machine).
+test-gpu-check:
+	./scripts/gpu-check.sh --dry-run
 # The binary the script stages run (already built by test-cargo: a no-op then).
 debug-vigil:
 	$(CARGO) build -q -p vigil
