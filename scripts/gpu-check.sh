@@ -47,7 +47,7 @@ if $dry; then
   say "dry run: CPU provider, tiny sizes, nothing downloaded"
   lib=$root/third_party/onnxruntime/libonnxruntime.so
   [ -f "$lib" ] || die "$lib missing: run make setup"
-  device=cpu profile=debug frames=24 batches=(1 8) streams_list=(1) stream_secs=4 every=60
+  device=cpu profile=debug frames=8 size=640:360 batches=(1 8) streams_list=(1) stream_secs=4 every=100
   cargo build -q -p vigil -p vigil-benches
 else
   command -v nvidia-smi >/dev/null || die "no NVIDIA GPU here (nvidia-smi not found); use --dry-run"
@@ -60,7 +60,7 @@ else
   LD_LIBRARY_PATH=$(find "$site/nvidia" -maxdepth 2 -name lib -type d | tr '\n' ':')${LD_LIBRARY_PATH:-}
   export LD_LIBRARY_PATH
   lib=$root/third_party/onnxruntime-gpu/libonnxruntime.so
-  device=cuda profile=release frames=600 batches=(1 8 32) streams_list=(4 8 16 32) stream_secs=20 every=5
+  device=cuda profile=release frames=600 size=1920:1080 batches=(1 8 32) streams_list=(4 8 16 32) stream_secs=20 every=5
   cargo build -q --release -p vigil -p vigil-benches
 fi
 bin=$root/target/$profile
@@ -74,9 +74,9 @@ ORT_DYLIB_PATH=$lib "$bin/agreement" --every "$every" --calls 10 \
   --variant "$device FP32=$device:fp32" --variant "$device FP16=$device:fp16:$fp16" > "$work/agreement.md"
 sample_gpu_mem
 
-say "making a 1080p clip ($frames frames)"
+say "making a ${size/:/x} clip ($frames frames)"
 ffmpeg -v error -y -stream_loop -1 -i data/video/vtest.avi -frames:v "$frames" \
-  -vf scale=1920:1080 -r 25 -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$work/1080p.mp4"
+  -vf "scale=$size" -r 25 -c:v libx264 -preset ultrafast -pix_fmt yuv420p "$work/1080p.mp4"
 
 pipeline_fps() { # log -> fps of the "pipeline finished" line
   python3 -c 'import json,sys
