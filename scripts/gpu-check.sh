@@ -86,6 +86,11 @@ for l in open(sys.argv[1]):
     if r.get("fields", {}).get("message") == "pipeline finished": print(round(r["fields"]["fps"], 1))' "$1"
 }
 declare -A fps
+# Frames processed by all streams so far, from the daemon's /metrics.
+count_processed() {
+  curl -sf "http://127.0.0.1:$1/metrics" |
+    awk '/^vigil_frames_total\{/ && /outcome="processed"/ { s += $NF } END { print s + 0 }'
+}
 for prec in fp32 fp16; do
   model=models/yolov12n-dyn.onnx
   [ "$prec" = fp16 ] && model=$fp16
@@ -116,26 +121,40 @@ for n in "${streams_list[@]}"; do
   serve_pid=$!
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 1; done
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { tail -5 "$work/serve.log" >&2; die "serve not ready"; }
-  count() { curl -sf "http://127.0.0.1:$port/metrics" | awk -v o="$1" '$1 ~ "^vigil_frames_total" && $1 ~ "outcome=\""o"\"" {s+=$2} END {print s+0}'; }
   sleep 3 # let every stream open before counting
-  p0=$(count processed)
+  p0=$(count_processed "$port")
   for _ in $(seq 1 "$stream_secs"); do sample_gpu_mem; sleep 1; done
-  p1=$(count processed)
+  p1=$(count_processed "$port")
   kill "$serve_pid"; wait "$serve_pid" 2>/dev/null || true; serve_pid=
   rate=$(python3 -c "print(round(($p1 - $p0) / $stream_secs / $n, 1))")
   say "$n streams: $rate processed fps per stream"
   if python3 -c "import sys; sys.exit(0 if $rate >= 0.95 * 25 else 1)"; then kept=$n; else break; fi
 done
 
-echo "## GPU check ($(date -u +%F), $($dry && echo 'DRY RUN on the CPU provider' || nvidia-smi --query-gpu=name --format=csv,noheader | head -1))"
+if $dry; then
+  what="DRY RUN on the CPU provider"
+  mem="n/a (dry run)"
+else
+  what=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  mem="$gpu_mem_max MiB"
+fi
+header="| \`vigil annotate --no-track\`, ${size/:/x}, decode included |"
+rule="| --- |"
+for b in "${batches[@]}"; do
+  header+=" batch $b |"
+  rule+=" --- |"
+done
+echo "## GPU check ($(date -u +%F), $what)"
 echo
 cat "$work/agreement.md"
 echo
-echo "| \`vigil annotate --no-track\`, 1080p, decode included | $(for b in "${batches[@]}"; do printf 'batch %s | ' "$b"; done)"
-echo "| --- | $(for _ in "${batches[@]}"; do printf -- '--- | '; done)"
+echo "$header"
+echo "$rule"
 for prec in fp32 fp16; do
-  echo "| $device $prec (fps) | $(for b in "${batches[@]}"; do printf '%s | ' "${fps[$prec.$b]}"; done)"
+  row="| $device $prec (fps) |"
+  for b in "${batches[@]}"; do row+=" ${fps[$prec.$b]} |"; done
+  echo "$row"
 done
 echo
-echo "Concurrent 25-fps 1080p streams kept within 5 % of real time: **$kept** (tried ${streams_list[*]})."
-echo "Most GPU memory used: $($dry && echo 'n/a (dry run)' || echo "$gpu_mem_max MiB")."
+echo "Concurrent 25-fps ${size/:/x} streams kept within 5 % of real time: **$kept** (tried ${streams_list[*]})."
+echo "Most GPU memory used: $mem."
