@@ -76,15 +76,19 @@ config_check() {
 for f in docker/configs/*.toml; do
   [ -e "$f" ] && config_check "$f" "$f"
 done
+# Kubernetes takes the token from a Secret (VIGIL_SERVER_TOKEN), never from
+# the ConfigMap (vigil refuses to listen beyond loopback without one); a
+# placeholder stands in for it here.
+k8s_token=VIGIL_SERVER_TOKEN=check-deploy-placeholder
 for f in "$tmp"/configmaps/*.toml; do
-  [ -e "$f" ] && config_check "ConfigMap ${f#"$tmp"/configmaps/}" "$f"
+  [ -e "$f" ] && config_check "ConfigMap ${f#"$tmp"/configmaps/}" "$f" "$k8s_token"
 done
 # Each vigil container as an overlay renders it: its ConfigMap file with the
 # container's VIGIL_* env applied (the GPU overlay's device and batch size).
 for f in "$tmp"/configmaps/rendered/*.toml; do
   [ -e "$f" ] || continue
   mapfile -t vars < "${f%.toml}.env"
-  config_check "$(basename "${f%.toml}") (with its env: ${vars[*]:-none})" "$f" "${vars[@]}"
+  config_check "$(basename "${f%.toml}") (with its env: ${vars[*]:-none})" "$f" "$k8s_token" "${vars[@]}"
 done
 [ "$checked" -gt 0 ] || fail "no configs found to check (docker/configs/*.toml, ConfigMaps): the check checked nothing"
 [ "$failed" = 0 ] || fail "some configs are rejected by vigil (above)"

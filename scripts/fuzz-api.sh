@@ -57,6 +57,10 @@ cat >"$work/vigil.toml" <<TOML
 [server]
 listen = "127.0.0.1:$port"
 token = "$token"
+# The rewritten camera URLs point at 127.0.0.1, which API streams may not
+# reach by default (server.stream_deny); lifted so the stateful phase can
+# create and delete streams. tests/harden.rs covers the default policy.
+stream_deny = []
 
 [storage]
 dir = "$work/store"

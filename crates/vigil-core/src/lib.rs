@@ -5,6 +5,7 @@
 //! ONNX Runtime) and every other crate can depend on it cheaply.
 
 pub mod config;
+pub mod fsutil;
 mod geometry;
 mod image;
 mod job;

@@ -144,7 +144,7 @@ async fn send(client: &reqwest::Client, t: &Target, d: &Due) -> Attempt {
                 "request"
             };
             Attempt::Retry {
-                error: format!("{kind}: {e}"),
+                error: format!("{kind}: {}", describe(e)),
                 retry_after: None,
                 pause_target: true,
             }
@@ -187,6 +187,22 @@ async fn wait(
 
 /// Longest a worker sleeps without looking at the database again; bounds how
 /// late a delivery can be if a wake-up was missed.
+/// A request error without the URL: reqwest puts the full URL (query
+/// secrets included) in its message, and this text is stored as the
+/// event's `last_error` (shown by `GET /v1/events`) and logged. The causes
+/// (connection refused, DNS failure, TLS) carry no URL and are kept.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text
+}
+
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 async fn worker(outbox: Outbox, t: Arc<Target>, mut stop: watch::Receiver<bool>) {

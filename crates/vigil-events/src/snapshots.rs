@@ -64,12 +64,15 @@ impl SnapshotStore {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(jpeg)?;
         }
-        std::fs::rename(&tmp, &main)?;
+        vigil_core::fsutil::rename_durable(&tmp, &main)?;
         for id in rest {
             let p = self.path(id).ok_or_else(bad)?;
             if std::fs::hard_link(&main, &p).is_err() {
                 std::fs::copy(&main, &p)?;
             }
+        }
+        if !rest.is_empty() {
+            vigil_core::fsutil::sync_dir_of(&main)?;
         }
         Ok(())
     }

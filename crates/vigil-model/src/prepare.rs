@@ -496,7 +496,8 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ModelError> 
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        vigil_core::fsutil::sync_dir_of(path)
     };
     write().map_err(|error| {
         let _ = std::fs::remove_file(&tmp);

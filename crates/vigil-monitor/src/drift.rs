@@ -182,7 +182,7 @@ impl Baseline {
             .map_err(|e| io(std::io::Error::other(e.to_string())))?;
         let tmp = path.with_extension("json.tmp");
         std::fs::write(&tmp, text).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        vigil_core::fsutil::rename_durable(&tmp, path).map_err(io)
     }
 }
 

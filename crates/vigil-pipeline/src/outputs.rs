@@ -47,7 +47,8 @@ impl PartialFile {
             w.flush()?;
             w.get_ref().sync_all()?;
         }
-        std::fs::rename(&self.tmp_path, &self.final_path)
+        std::fs::rename(&self.tmp_path, &self.final_path)?;
+        vigil_core::fsutil::sync_dir_of(&self.final_path)
     }
 }
 

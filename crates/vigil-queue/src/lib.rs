@@ -26,7 +26,9 @@ mod record;
 pub mod testing;
 
 pub use events::{event_subject, EventPublisher};
-pub use queue::{Claim, ClaimOutcome, Delivery, JobQueue, NatsOptions, QueueCounts, SubmitError};
+pub use queue::{
+    mask_nats_url, Claim, ClaimOutcome, Delivery, JobQueue, NatsOptions, QueueCounts, SubmitError,
+};
 pub use record::{JobRecord, JobStatus};
 
 /// Any failure talking to NATS, with what was being done.

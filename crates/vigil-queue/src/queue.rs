@@ -123,12 +123,33 @@ fn encode(r: &JobRecord) -> Result<bytes::Bytes, QueueError> {
         .map_err(ctx("encode job record"))
 }
 
+/// A NATS server list for logs and errors: credentials (`user:pass@`,
+/// `token@`) and query strings hidden in every entry of the list.
+pub fn mask_nats_url(urls: &str) -> String {
+    urls.split(',')
+        .map(|u| {
+            let u = u.trim();
+            let no_query = u.split(['?', '#']).next().unwrap_or(u);
+            let hidden = if no_query.len() < u.len() { "?***" } else { "" };
+            let (scheme, rest) = match no_query.split_once("://") {
+                Some((s, r)) => (format!("{s}://"), r),
+                None => (String::new(), no_query),
+            };
+            match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}***@{host}{hidden}"),
+                None => format!("{scheme}{rest}{hidden}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl JobQueue {
     /// Connects and creates (or reuses) the buckets, streams and consumer.
     /// Fails with the URL named when the server does not answer within
     /// `connect_timeout`, rather than waiting forever.
     pub async fn connect(opts: NatsOptions) -> Result<JobQueue, QueueError> {
-        let what = format!("connect to {}", opts.url);
+        let what = format!("connect to {}", mask_nats_url(&opts.url));
         let connecting = async_nats::ConnectOptions::new()
             .name("vigil")
             .connection_timeout(opts.connect_timeout)
@@ -527,5 +548,19 @@ impl Claim {
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => Ok(false),
             Err(e) => Err(QueueError::new("write job record", e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_nats_url;
+
+    #[test]
+    fn nats_credentials_are_hidden() {
+        assert_eq!(
+            mask_nats_url("nats://vigil:s3cret@nats:4222,tls://tok3n@n2:4222?x=1"),
+            "nats://***@nats:4222,tls://***@n2:4222?***"
+        );
+        assert_eq!(mask_nats_url("nats://nats:4222"), "nats://nats:4222");
     }
 }

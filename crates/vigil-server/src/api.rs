@@ -22,6 +22,7 @@ use vigil_core::Detection;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::jobs::{JobParams, Jobs, DETECTIONS_FILE, RETRY_AFTER_S, VIDEO_FILE};
+use crate::limits::BodyPace;
 use crate::params::{IntRange, NumRange, QueryParams};
 use crate::state::JobBackend;
 use crate::state::SharedState;
@@ -84,6 +85,7 @@ pub struct Readiness {
     /// The ONNX Runtime in use, `onnxruntime-<version>`.
     #[serde(skip_serializing_if = "Option::is_none")]
     backend: Option<String>,
+    /// The model's file name (never its path on the server).
     #[serde(skip_serializing_if = "Option::is_none")]
     model: Option<String>,
     /// Why not ready yet: the model loading, or the job queue (NATS) not
@@ -433,9 +435,12 @@ pub fn router(state: SharedState) -> Router {
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limit))
         .layer(upload_timeout);
+    // /v1/detect holds its image in memory: a small limit of its own.
+    let detect_limit = usize::try_from(cfg.detect_max_mb.saturating_mul(MIB)).unwrap_or(usize::MAX);
     let detect = Router::new()
         .route("/v1/detect", post(detect))
-        .layer(DefaultBodyLimit::max(limit));
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(detect_limit));
     let v1 = Router::new()
         .merge(detect)
         .route("/v1/jobs/{id}", get(get_job))
@@ -473,6 +478,10 @@ pub fn router(state: SharedState) -> Router {
         .merge(open)
         .merge(v1)
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::edge::same_origin,
+        ))
         .layer(middleware::map_response(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), track_http))
         .with_state(state)
@@ -535,7 +544,10 @@ async fn json_errors(resp: Response) -> Response {
         return resp;
     }
     let message = match resp.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => "upload exceeds server.max_upload_mb".to_string(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "request body too large (server.max_upload_mb for /v1/jobs, server.detect_max_mb for /v1/detect)"
+                .to_string()
+        }
         StatusCode::REQUEST_TIMEOUT => "request timed out".to_string(),
         s => s.canonical_reason().unwrap_or("error").to_lowercase(),
     };
@@ -558,7 +570,12 @@ async fn readyz(State(st): State<SharedState>) -> Response {
             device: Some(r.device.clone()),
             precision: Some(r.precision.clone()),
             backend: Some(r.backend.clone()),
-            model: Some(r.model.clone()),
+            // The file name only: an open route must not reveal server paths.
+            model: Some(
+                Path::new(&r.model)
+                    .file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+            ),
             reason: None,
         })
         .into_response(),
@@ -611,17 +628,28 @@ async fn openapi(State(st): State<SharedState>) -> Json<serde_json::Value> {
                 (inline(Binary) = "image/png"), (inline(Binary) = "image/bmp"),
                 (inline(Binary) = "image/webp"))),
     responses((status = 200, body = DetectResponse),
-              (status = 400, description = "not a readable image", body = ErrorBody),
-              (status = 413, description = "larger than `server.max_upload_mb`", body = ErrorBody),
+              (status = 400, description = "not a readable JPEG/PNG/BMP/WebP image, or more than `server.max_pixels`", body = ErrorBody),
+              (status = 403, description = "a cross-origin request (foreign `Origin`)", body = ErrorBody),
+              (status = 408, description = "the body stalled for `server.body_idle_timeout_s` or arrived too slowly", body = ErrorBody),
+              (status = 413, description = "larger than `server.detect_max_mb`", body = ErrorBody),
+              (status = 421, description = "no token is set and `Host` is not an IP address, localhost or one of `server.hostnames`", body = ErrorBody),
+              (status = 429, description = "`server.detect_concurrency` requests are in progress", body = ErrorBody,
+               headers(("Retry-After" = u64, description = "seconds"))),
               (status = 503, description = "the model is still loading", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn detect(
     State(st): State<SharedState>,
-    body: Bytes,
+    req: Request,
 ) -> Result<Json<DetectResponse>, ApiError> {
     let engine = Arc::clone(&st.ready()?.engine);
+    // The slot is taken before the body is read, so memory held by
+    // /v1/detect bodies is bounded by detect_concurrency × detect_max_mb.
+    let _slot = st.limits.detect_slot()?;
+    let limit = st.cfg.server.detect_max_mb.saturating_mul(MIB);
+    let body = read_body(req.into_body(), limit, st.limits.body).await?;
+    let max_pixels = st.cfg.server.max_pixels;
     let (width, height, detections) = tokio::task::spawn_blocking(move || {
-        let img = vigil_detect::image_io::decode_image(&body, "request body")
+        let img = vigil_detect::image_io::decode_untrusted_image(&body, "request body", max_pixels)
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         let (w, h) = (img.width(), img.height());
         let dets = engine.detect_image(img).map_err(ApiError::Internal)?;
@@ -648,11 +676,15 @@ async fn detect(
                 ("status" = (operation_id = "get_job", parameters(("id" = "$response.body#/id")))),
                 ("video" = (operation_id = "job_video", parameters(("id" = "$response.body#/id")))),
                 ("detections" = (operation_id = "job_detections", parameters(("id" = "$response.body#/id")))))),
-        (status = 400, description = "a bad query parameter (named), an empty upload or a multipart body without `video`", body = ErrorBody),
+        (status = 400, description = "a bad query parameter (named), an empty upload, a multipart body without `video`, or not a video container vigil accepts (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS; playlists are refused)", body = ErrorBody),
+        (status = 403, description = "a cross-origin request (foreign `Origin`)", body = ErrorBody),
+        (status = 408, description = "the upload stalled for `server.body_idle_timeout_s` or arrived slower than `server.min_upload_kib_s`", body = ErrorBody),
         (status = 413, description = "larger than `server.max_upload_mb`", body = ErrorBody),
-        (status = 429, description = "the job queue is full", body = ErrorBody,
+        (status = 421, description = "no token is set and `Host` is not an IP address, localhost or one of `server.hostnames`", body = ErrorBody),
+        (status = 429, description = "the job queue is full, or this client address has `server.max_uploads_per_client` uploads in flight", body = ErrorBody,
             headers(("Retry-After" = u64, description = "seconds"))),
-        (status = 503, description = "the job queue (NATS) is unavailable", body = ErrorBody)),
+        (status = 503, description = "the job queue (NATS) is unavailable", body = ErrorBody),
+        (status = 507, description = "less than `storage.min_free_mb` free under `storage.dir`", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn create_job(
     State(st): State<SharedState>,
@@ -661,10 +693,19 @@ async fn create_job(
 ) -> Result<Response, ApiError> {
     let params = job_params(q, st.cfg.model.conf)?;
     let limit = st.cfg.server.max_upload_mb.saturating_mul(MIB);
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    // Held until the upload is stored (or refused): bounds what one client
+    // address can have in flight.
+    let _slot = st.limits.upload_slot(client)?;
+    st.limits.check_free_space(&st.cfg.storage.dir)?;
+    let pace = st.limits.body;
     let id = match &st.jobs {
-        JobBackend::Local(jobs) => queue_local(jobs, req, params, limit).await?,
+        JobBackend::Local(jobs) => queue_local(jobs, req, params, limit, pace).await?,
         JobBackend::Nats(nats) => {
-            queue_nats(nats.queue()?, &st.cfg.storage.dir, req, params, limit).await?
+            queue_nats(nats.queue()?, &st.cfg.storage.dir, req, params, limit, pace).await?
         }
     };
     tracing::info!(job = %id, "job queued");
@@ -690,23 +731,36 @@ async fn queue_local(
     req: Request,
     params: JobParams,
     limit: u64,
+    pace: BodyPace,
 ) -> Result<String, ApiError> {
-    let reservation = jobs.reserve().map_err(|queued| ApiError::QueueFull {
+    let full = |queued| ApiError::QueueFull {
         queued,
         retry_after_s: RETRY_AFTER_S,
-    })?;
+    };
+    // Refuse early when the queue is already full (no point receiving the
+    // video), but take the slot only once the upload has arrived whole, so
+    // clients that trickle bytes cannot hold the queue.
+    drop(jobs.reserve().map_err(full)?);
     let id = uuid::Uuid::new_v4().simple().to_string();
     let dir = jobs.job_dir(&id);
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(ApiError::internal)?;
     let part = dir.join("input.part");
-    if let Err(e) = receive_upload(req, &part, limit).await {
-        let _ = tokio::fs::remove_dir_all(&dir).await;
-        return Err(e);
-    }
-    tokio::fs::rename(&part, dir.join("input"))
-        .await
+    let received = async {
+        receive_upload(req, &part, limit, pace).await?;
+        check_container(&part).await?;
+        jobs.reserve().map_err(full)
+    };
+    let reservation = match received.await {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tokio::fs::remove_dir_all(&dir).await;
+            return Err(e);
+        }
+    };
+    let input = dir.join("input");
+    tokio::task::block_in_place(|| vigil_core::fsutil::rename_durable(&part, &input))
         .map_err(ApiError::internal)?;
     // SQLite is blocking; keep it off the async workers.
     tokio::task::block_in_place(|| reservation.commit(&id, &params)).map_err(ApiError::Internal)?;
@@ -722,6 +776,7 @@ async fn queue_nats(
     req: Request,
     params: JobParams,
     limit: u64,
+    pace: BodyPace,
 ) -> Result<String, ApiError> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let dir = storage.join("uploads");
@@ -729,7 +784,10 @@ async fn queue_nats(
         .await
         .map_err(ApiError::internal)?;
     let part = dir.join(format!("{id}.part"));
-    let received = receive_upload(req, &part, limit).await;
+    let received = match receive_upload(req, &part, limit, pace).await {
+        Ok(()) => check_container(&part).await,
+        Err(e) => Err(e),
+    };
     let submitted = match received {
         Ok(()) => queue.submit(&id, params, &part).await.map(|_| ()),
         Err(e) => {
@@ -787,8 +845,51 @@ fn job_params(pairs: Vec<(String, String)>, model_conf: f32) -> Result<JobParams
     })
 }
 
-/// Writes the upload to `path` chunk by chunk, enforcing `limit` bytes.
-async fn receive_upload(req: Request, path: &Path, limit: u64) -> Result<(), ApiError> {
+/// Refuses an upload that is not one of the plain video containers (an HLS
+/// playlist naming local files "succeeded" and returned that file's video).
+async fn check_container(path: &Path) -> Result<(), ApiError> {
+    let p = path.to_path_buf();
+    let sniffed = tokio::task::spawn_blocking(move || vigil_video::Container::sniff_file(&p))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    match sniffed {
+        Some(_) => Ok(()),
+        None => Err(ApiError::BadRequest(format!(
+            "the upload is not a video container vigil accepts ({}); playlists and other formats are refused",
+            vigil_video::Container::ACCEPTED
+        ))),
+    }
+}
+
+/// Reads a whole (small) body into memory at the required pace, enforcing
+/// `limit` bytes.
+async fn read_body(body: Body, limit: u64, pace: BodyPace) -> Result<Bytes, ApiError> {
+    let mut body = body;
+    let mut watch = pace.start();
+    let mut buf = Vec::new();
+    while let Some(frame) = watch.next(body.frame()).await? {
+        let frame = frame.map_err(|e| body_err(&e, limit))?;
+        if let Ok(chunk) = frame.into_data() {
+            watch.add(chunk.len())?;
+            if (buf.len() + chunk.len()) as u64 > limit {
+                return Err(ApiError::TooLarge(limit / MIB));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Writes the upload to `path` chunk by chunk, enforcing `limit` bytes and
+/// the minimum pace.
+async fn receive_upload(
+    req: Request,
+    path: &Path,
+    limit: u64,
+    pace: BodyPace,
+) -> Result<(), ApiError> {
+    let mut watch = pace.start();
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(ApiError::internal)?;
@@ -808,12 +909,21 @@ async fn receive_upload(req: Request, path: &Path, limit: u64) -> Result<(), Api
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
         let mut found = false;
-        while let Some(mut field) = mp.next_field().await.map_err(|e| multipart_err(e, limit))? {
+        while let Some(mut field) = watch
+            .next(mp.next_field())
+            .await?
+            .map_err(|e| multipart_err(e, limit))?
+        {
             if field.name() != Some("video") {
                 continue;
             }
             found = true;
-            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_err(e, limit))? {
+            while let Some(chunk) = watch
+                .next(field.chunk())
+                .await?
+                .map_err(|e| multipart_err(e, limit))?
+            {
+                watch.add(chunk.len())?;
                 let (chunk, too_big) = write(chunk);
                 if too_big {
                     return Err(ApiError::TooLarge(limit / MIB));
@@ -829,9 +939,10 @@ async fn receive_upload(req: Request, path: &Path, limit: u64) -> Result<(), Api
         }
     } else {
         let mut body = req.into_body();
-        while let Some(frame) = body.frame().await {
+        while let Some(frame) = watch.next(body.frame()).await? {
             let frame = frame.map_err(|e| body_err(&e, limit))?;
             if let Ok(chunk) = frame.into_data() {
+                watch.add(chunk.len())?;
                 let (chunk, too_big) = write(chunk);
                 if too_big {
                     return Err(ApiError::TooLarge(limit / MIB));
@@ -1053,12 +1164,20 @@ async fn list_streams(State(st): State<SharedState>) -> Json<Vec<StreamView>> {
             links(
                 ("baseline" = (operation_id = "save_baseline", parameters(("id" = "$response.body#/id")))),
                 ("delete" = (operation_id = "delete_stream", parameters(("id" = "$response.body#/id")))))),
-              (status = 400, description = "an invalid field (named) or an unreadable body", body = ErrorBody),
-              (status = 409, description = "a stream with this id exists", body = ErrorBody),
+              (status = 400, description = "an invalid field (named), an unreadable body, or a source `server.stream_schemes`/`stream_deny`/`stream_allow`/`media_root` does not allow (\"cannot open the source\" where the reason would leak)", body = ErrorBody),
+              (status = 403, description = "a cross-origin request (foreign `Origin`)", body = ErrorBody),
+              (status = 409, description = "a stream with this id exists, or `server.max_streams` are running", body = ErrorBody),
               (status = 413, description = "body over 2 MiB", body = ErrorBody),
+              (status = 415, description = "the body is not `application/json`", body = ErrorBody),
+              (status = 421, description = "no token is set and `Host` is not an IP address, localhost or one of `server.hostnames`", body = ErrorBody),
               (status = 503, description = "the model is still loading", body = ErrorBody)),
     security(("bearer" = [])))]
-async fn create_stream(State(st): State<SharedState>, body: Bytes) -> Result<Response, ApiError> {
+async fn create_stream(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    crate::edge::require_content_type(&headers, &["application/json"])?;
     let cfg: StreamConfig = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid stream: {e}")))?;
     let streams = Arc::clone(&st.ready()?.streams);

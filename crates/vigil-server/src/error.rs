@@ -40,6 +40,21 @@ pub enum ApiError {
     QueueFull { queued: usize, retry_after_s: u64 },
     #[error("{0}")]
     Unavailable(String),
+    /// `Host` is not a name this server answers to (DNS rebinding) → 421.
+    #[error("{0}")]
+    MisdirectedHost(String),
+    /// A JSON route got another body type → 415.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A per-client or per-route concurrency bound was hit → 429.
+    #[error("{message}")]
+    Busy { message: String, retry_after_s: u64 },
+    /// The body arrived too slowly or stopped → 408.
+    #[error("{0}")]
+    Timeout(String),
+    /// Free space under `storage.dir` is below `storage.min_free_mb` → 507.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// Details are logged, not sent: internal errors may name paths.
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,6 +73,11 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,7 +99,7 @@ impl IntoResponse for ApiError {
         };
         let mut resp = (status, Json(ErrorBody { error: message })).into_response();
         match &self {
-            ApiError::QueueFull { retry_after_s, .. } => {
+            ApiError::QueueFull { retry_after_s, .. } | ApiError::Busy { retry_after_s, .. } => {
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
             }

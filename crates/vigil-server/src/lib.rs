@@ -7,12 +7,16 @@
 
 mod api;
 mod console;
+mod edge;
 mod error;
 mod jobs;
+mod limits;
 mod metrics;
 mod openapi;
 mod params;
 mod range;
+mod serve;
+pub mod source_policy;
 mod state;
 mod streams;
 mod worker;
@@ -102,7 +106,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     let addr = listener
         .local_addr()
         .map_or_else(|_| cfg.server.listen.clone(), |a| a.to_string());
+    let limits = limits::Limits::from_config(&cfg);
     let state: SharedState = Arc::new(AppState {
+        limits,
         cfg,
         metrics,
         jobs,
@@ -111,19 +117,25 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         workers: Mutex::new(Vec::new()),
     });
     tracing::info!(listen = %addr, auth = state.cfg.server.token.is_some(), "HTTP API listening");
+    if state.cfg.server.token.is_none() && !state.cfg.server.listens_on_loopback() {
+        tracing::warn!(
+            listen = %addr,
+            "server.allow_unauthenticated = true: the API is open to every client that can reach this address"
+        );
+    }
 
     let loader = tokio::spawn(connect_then_load(Arc::clone(&state), outputs, shard));
     let ticker = tokio::spawn(housekeeping(Arc::clone(&state)));
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(Arc::clone(&state));
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_stopped.await;
-            })
-            .await
-    });
+    let serve_limits = serve::ServeLimits {
+        header_timeout: Duration::from_secs(state.cfg.server.header_timeout_s),
+        max_connections: state.cfg.server.max_connections,
+    };
+    let server = tokio::spawn(serve::serve(listener, app, serve_limits, async move {
+        let _ = http_stopped.await;
+    }));
 
     let mut result = Ok(());
     tokio::pin!(shutdown);
@@ -205,7 +217,7 @@ async fn connect_then_load(
         if st.cfg.queue.publish_events {
             outputs.nats = Some(queue.event_publisher().await.map_err(|e| e.to_string())?);
         }
-        tracing::info!(url = %st.cfg.queue.url.as_deref().unwrap_or_default(), "jobs go to NATS JetStream; `vigil worker` processes run them");
+        tracing::info!(url = %vigil_queue::mask_nats_url(st.cfg.queue.url.as_deref().unwrap_or_default()), "jobs go to NATS JetStream; `vigil worker` processes run them");
         nats.set(queue);
     }
     let st2 = Arc::clone(&st);
@@ -350,7 +362,9 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> 
             outputs,
         )
         // Drift and camera-health monitoring ([drift], [health]).
-        .with_monitoring(streams::Monitoring::from_config(&st.cfg)),
+        .with_monitoring(streams::Monitoring::from_config(&st.cfg))
+        // What API clients may open, and how many streams at most.
+        .with_limits(&st.cfg.server),
     );
     for (i, s) in st.cfg.streams.iter().enumerate() {
         if !st.cfg.shard.owns(shard, i) {

@@ -11,6 +11,9 @@ use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
 use vigil_pipeline::FrameResult;
 
 /// Stages of `vigil_stage_seconds`.
@@ -70,6 +73,11 @@ pub struct Metrics {
     /// `vigil_live_latency_seconds`: processed frame → its bytes written to
     /// a viewer's socket (encode, hand-off and send).
     pub live_latency_seconds: Histogram,
+    /// Streams whose series may exist, with the detection labels each has
+    /// produced. Per-stream series are touched only under this lock and only
+    /// for a listed stream, so a stream that is refused or removed leaves no
+    /// series behind, even when its threads wind down after the removal.
+    live: Mutex<HashMap<String, BTreeSet<String>>>,
 }
 
 impl Metrics {
@@ -255,12 +263,15 @@ impl Metrics {
             live_frames_skipped,
             live_viewers,
             live_latency_seconds,
+            live: Mutex::new(HashMap::new()),
         })
     }
 
     /// Registers a stream's series at zero so dashboards see it before its
     /// first frame.
     pub fn add_stream(&self, stream: &str) {
+        let mut live = self.live();
+        live.entry(stream.to_string()).or_default();
         for o in ["decoded", "processed", "skipped", "dropped"] {
             self.frames_total.with_label_values(&[stream, o]);
         }
@@ -281,6 +292,13 @@ impl Metrics {
     /// Drops a removed stream's series so ids of deleted streams do not
     /// accumulate.
     pub fn remove_stream(&self, stream: &str) {
+        let mut live = self.live();
+        let labels = live.remove(stream).unwrap_or_default();
+        for label in &labels {
+            let _ = self
+                .detections_total
+                .remove_label_values(&[stream, label.as_str()]);
+        }
         for o in ["decoded", "processed", "skipped", "dropped"] {
             let _ = self.frames_total.remove_label_values(&[stream, o]);
         }
@@ -341,12 +359,38 @@ impl Metrics {
             self.batch_size.observe(t.batch_size as f64);
         }
         if let Some(stream) = stream {
-            for d in &r.objects {
-                self.detections_total
-                    .with_label_values(&[stream, d.label.as_str()])
-                    .inc();
+            let mut live = self.live();
+            if let Some(labels) = live.get_mut(stream) {
+                for d in &r.objects {
+                    if !labels.contains(&d.label) {
+                        labels.insert(d.label.clone());
+                    }
+                    self.detections_total
+                        .with_label_values(&[stream, d.label.as_str()])
+                        .inc();
+                }
             }
         }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeSet<String>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` (which touches `stream`'s series) only while the stream is
+    /// registered, under the lock [`Metrics::remove_stream`] takes: a late
+    /// update from a stream being torn down cannot re-create its series.
+    pub fn for_stream(&self, stream: &str, f: impl FnOnce(&Metrics)) {
+        let live = self.live();
+        if live.contains_key(stream) {
+            f(self);
+        }
+    }
+
+    /// Streams with series in the registry (tests and diagnostics).
+    #[cfg(test)]
+    pub fn stream_count(&self) -> usize {
+        self.live().len()
     }
 
     /// The text exposition format.

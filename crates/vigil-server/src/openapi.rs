@@ -77,12 +77,28 @@ fn operations(doc: &mut Value) -> impl Iterator<Item = (&String, &mut Map<String
         })
 }
 
+/// Every operation with its HTTP method (the key it sits under).
+fn operations_with_method(
+    doc: &mut Value,
+) -> impl Iterator<Item = (String, &mut Map<String, Value>)> {
+    doc.get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .flat_map(|item| {
+            item.as_object_mut()
+                .into_iter()
+                .flat_map(|m| m.iter_mut())
+                .filter_map(|(method, op)| op.as_object_mut().map(|op| (method.clone(), op)))
+        })
+}
+
 fn add_common_responses(doc: &mut Value, cfg: &Config) {
     let timeout = format!(
         "the request took longer than `server.request_timeout_s` ({} s; uploads: `server.upload_timeout_s`)",
         cfg.server.request_timeout_s
     );
-    for (_path, op) in operations(doc) {
+    for (method, op) in operations_with_method(doc) {
         let secured = op
             .get("security")
             .and_then(Value::as_array)
@@ -93,6 +109,19 @@ fn add_common_responses(doc: &mut Value, cfg: &Config) {
         responses
             .entry("408")
             .or_insert_with(|| error_response(&timeout));
+        // crate::edge: DNS rebinding (Host) and CSRF (Origin) defences.
+        responses.entry("421").or_insert_with(|| {
+            error_response(
+                "no `server.token` is set and `Host` is not an IP address, `localhost` or one of `server.hostnames`",
+            )
+        });
+        if !matches!(method.as_str(), "get" | "head" | "options" | "trace") {
+            responses.entry("403").or_insert_with(|| {
+                error_response(
+                    "a cross-origin request: `Origin` (or `Sec-Fetch-Site: cross-site`) names another site",
+                )
+            });
+        }
         if secured {
             let mut unauthorized = error_response(
                 "`server.token` is set and the request has no valid `Authorization: Bearer` header",

@@ -43,7 +43,8 @@ pub struct NatsJobs {
 impl NatsJobs {
     pub fn new(url: &str) -> Self {
         Self {
-            url: url.to_string(),
+            // Shown in /readyz and 503 answers: never the credentials.
+            url: vigil_queue::mask_nats_url(url),
             queue: OnceLock::new(),
             waiting: Mutex::new(None),
         }
@@ -91,6 +92,9 @@ pub struct AppState {
     pub outbox: vigil_events::Outbox,
     pub ready: OnceLock<Ready>,
     pub workers: Mutex<Vec<JoinHandle<()>>>,
+    /// Per-client and per-route bounds (body pace, uploads in flight,
+    /// `/v1/detect` concurrency, free-space floor).
+    pub limits: crate::limits::Limits,
 }
 
 pub type SharedState = Arc<AppState>;

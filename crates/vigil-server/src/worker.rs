@@ -94,7 +94,17 @@ pub async fn run_worker(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .with_state(Arc::clone(&health));
-    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+    // The same self-defending accept loop as `vigil serve` (slowloris).
+    let limits = crate::serve::ServeLimits {
+        header_timeout: Duration::from_secs(cfg.server.header_timeout_s),
+        max_connections: cfg.server.max_connections,
+    };
+    let http = tokio::spawn(crate::serve::serve(
+        listener,
+        app,
+        limits,
+        std::future::pending(),
+    ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
@@ -232,10 +242,12 @@ impl Worker {
         let task = {
             let (engine, progress) = (Arc::clone(&self.engine), Arc::clone(&progress));
             let (tracker, metrics) = (self.cfg.tracker.clone(), Arc::clone(&self.metrics));
+            let limits = self.cfg.jobs.clone();
             let (id, params, dir) = (rec.id.clone(), rec.params.clone(), dir.clone());
             tokio::task::spawn_blocking(move || {
                 let cx = JobContext {
                     engine: &engine,
+                    limits: &limits,
                     tracker: &tracker,
                     metrics: &metrics,
                 };

@@ -8,6 +8,7 @@
 //! does the codec work because it is what the Ultralytics reference decodes
 //! with, so pixels — and therefore detections — match.
 
+mod container;
 mod convert;
 mod draw;
 mod error;
@@ -16,6 +17,7 @@ mod source;
 mod url;
 mod writer;
 
+pub use container::Container;
 pub use draw::{class_color, detection_label, draw_detections, encode_jpeg};
 pub use error::VideoError;
 pub use faststart::{faststart, FaststartError};

@@ -1,7 +1,7 @@
 //! Decoding video files and network streams into [`DecodedFrame`]s.
 
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use opencv::core::{Mat, Vector};
@@ -9,6 +9,7 @@ use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 use vigil_core::{Frame, FrameIndex, ImageBgr, PtsMs, StreamId};
 
+use crate::container::Container;
 use crate::convert::mat_to_image;
 use crate::url::{is_live_url, is_network_url, is_rtsp_url, mask_url};
 use crate::VideoError;
@@ -29,11 +30,29 @@ const TEXT_ART_CODECS: &[&str] = &["ansi", "bint", "xbin"];
 /// Process-global FFmpeg capture options read by OpenCV at every open.
 const CAPTURE_OPTIONS_ENV: &str = "OPENCV_FFMPEG_CAPTURE_OPTIONS";
 
-/// Guards [`CAPTURE_OPTIONS_ENV`]. OpenCV only takes the RTSP transport from
-/// this environment variable, which every thread shares, so opens that need it
-/// changed take the write side (exclusive) and all other opens the read side;
-/// ordinary opens therefore still run in parallel with each other.
-static CAPTURE_OPTIONS_LOCK: RwLock<()> = RwLock::new(());
+/// Guards [`CAPTURE_OPTIONS_ENV`]. OpenCV takes FFmpeg options (the RTSP
+/// transport, the protocol whitelist, a forced demuxer) only from this
+/// environment variable, which every thread shares. Opens that need the same
+/// value run in parallel; one that needs another value waits until the opens
+/// in progress are done, and once it waits, newcomers queue behind it so it
+/// is not starved by a stream of reconnecting cameras.
+static CAPTURE_OPTIONS: OptionsGate = OptionsGate {
+    state: Mutex::new(GateState {
+        current: None,
+        base: None,
+        active: 0,
+        waiting: 0,
+    }),
+    changed: Condvar::new(),
+};
+
+/// FFmpeg protocols a file may use: the file itself, nothing it names.
+const FILE_PROTOCOLS: &str = "file";
+/// FFmpeg protocols an RTSP camera needs (TCP interleaved or UDP/RTP; TLS
+/// for `rtsps`), and nothing else (no `file`, no `http`).
+const RTSP_PROTOCOLS: &str = "tcp,udp,rtp,srtp,tls";
+/// FFmpeg protocols an HTTP(S) (MJPEG) camera needs.
+const HTTP_PROTOCOLS: &str = "http,https,tcp,tls";
 
 /// How RTP packets travel for `rtsp://` sources.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,6 +87,11 @@ pub struct SourceOptions {
     pub open_timeout: Duration,
     /// Longest wait for the next frame of a network stream before giving up.
     pub read_timeout: Duration,
+    /// The input comes from someone other than the operator (an upload, a
+    /// file named through the API): a file must be one of the plain
+    /// containers in [`Container`] and FFmpeg is forced to that demuxer, so
+    /// playlists and lists that name other files or URLs are refused.
+    pub untrusted: bool,
 }
 
 impl Default for SourceOptions {
@@ -76,6 +100,7 @@ impl Default for SourceOptions {
             transport: RtspTransport::Tcp,
             open_timeout: Duration::from_millis(5000),
             read_timeout: Duration::from_millis(5000),
+            untrusted: false,
         }
     }
 }
@@ -199,10 +224,25 @@ impl VideoSource {
             ]);
         }
         let transport = is_rtsp_url(url).then_some(opts.transport);
+        let format = match (&file_path, opts.untrusted) {
+            (Some(p), true) => Some(
+                Container::sniff_file(p)
+                    .map_err(|e| fail(e.to_string()))?
+                    .ok_or_else(|| {
+                        fail(format!(
+                            "not a video container vigil accepts ({}); playlists and other \
+                             formats are refused",
+                            Container::ACCEPTED
+                        ))
+                    })?,
+            ),
+            _ => None,
+        };
+        let options = ffmpeg_options(url, transport, format);
 
         let started = Instant::now();
-        tracing::debug!(source = %name, live, ?transport, "opening video source");
-        let cap = open_capture(url, &params, transport).map_err(|e| fail(e.message))?;
+        tracing::debug!(source = %name, live, ?transport, ?format, "opening video source");
+        let cap = open_capture(url, &params, &options).map_err(|e| fail(e.message))?;
         if !cap.is_opened().unwrap_or(false) {
             let reason = if network {
                 let waited = started.elapsed();
@@ -546,103 +586,131 @@ fn millis_i32(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX).max(1)
 }
 
-/// Opens the capture with FFmpeg, arranging the RTSP transport through the
-/// process-global options variable when the requested one differs from what
-/// OpenCV would pick anyway.
+/// The FFmpeg options an open needs: the RTSP transport (OpenCV's own
+/// default is TCP), a protocol whitelist that fits the kind of source, and a
+/// forced demuxer for untrusted files. Other schemes (from the operator's
+/// config only) keep FFmpeg's defaults.
+fn ffmpeg_options(
+    url: &str,
+    transport: Option<RtspTransport>,
+    format: Option<Container>,
+) -> Vec<(&'static str, &'static str)> {
+    let mut o = vec![("rtsp_transport", transport.unwrap_or_default().as_ffmpeg())];
+    let lower = url.trim_start().to_ascii_lowercase();
+    let protocols = if !is_network_url(url) {
+        Some(FILE_PROTOCOLS)
+    } else if is_rtsp_url(url) {
+        Some(RTSP_PROTOCOLS)
+    } else if lower.starts_with("http://") || lower.starts_with("https://") {
+        Some(HTTP_PROTOCOLS)
+    } else {
+        None
+    };
+    if let Some(p) = protocols {
+        o.push(("protocol_whitelist", p));
+    }
+    if let Some(f) = format {
+        o.push(("input_format", f.ffmpeg_format()));
+    }
+    o
+}
+
+/// Opens the capture with FFmpeg, with `options` in the process-global
+/// options variable for the duration of the open.
 fn open_capture(
     url: &str,
     params: &[i32],
-    transport: Option<RtspTransport>,
+    options: &[(&'static str, &'static str)],
 ) -> opencv::Result<VideoCapture> {
     let params = Vector::<i32>::from_slice(params);
-    let open =
-        |target: &str| VideoCapture::from_file_with_params(target, videoio::CAP_FFMPEG, &params);
     // Files are handed over by path; FFmpeg also accepts `file:` URLs but the
     // plain path is what the existence check looked at.
     let target = url.strip_prefix("file://").unwrap_or(url);
+    let _open = CAPTURE_OPTIONS.enter(options);
+    VideoCapture::from_file_with_params(target, videoio::CAP_FFMPEG, &params)
+}
 
-    let read_guard = read_lock();
-    let Some(transport) = transport else {
-        return open(target);
-    };
-    let current = std::env::var(CAPTURE_OPTIONS_ENV).ok();
-    if desired_capture_options(current.as_deref(), transport).is_none() {
-        return open(target);
+struct OptionsGate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+struct GateState {
+    /// The value this process last put in the variable (`None`: not yet).
+    current: Option<String>,
+    /// The operator's own value from before the first open (kept, with our
+    /// keys replaced); `Some(None)` once read and found unset.
+    base: Option<Option<String>>,
+    /// Opens in progress with `current`.
+    active: usize,
+    /// Opens waiting for another value.
+    waiting: usize,
+}
+
+impl OptionsGate {
+    fn lock(&self) -> MutexGuard<'_, GateState> {
+        // The state stays consistent under panics (plain counters), so a
+        // poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
-    drop(read_guard);
 
-    let _write_guard = write_lock();
-    // Re-read under the exclusive lock: the value may have changed meanwhile.
-    let current = std::env::var(CAPTURE_OPTIONS_ENV).ok();
-    let Some(desired) = desired_capture_options(current.as_deref(), transport) else {
-        return open(target);
-    };
-    tracing::debug!(options = %desired, "setting FFmpeg capture options for this open");
-    let _restore = EnvRestore { previous: current };
-    std::env::set_var(CAPTURE_OPTIONS_ENV, &desired);
-    open(target)
+    /// Waits until the variable holds `options` (merged into the operator's
+    /// own) and counts this open in; the guard counts it out.
+    fn enter(&self, options: &[(&'static str, &'static str)]) -> GateGuard<'_> {
+        let mut s = self.lock();
+        let base = s
+            .base
+            .get_or_insert_with(|| std::env::var(CAPTURE_OPTIONS_ENV).ok())
+            .clone();
+        let want = merge_capture_options(base.as_deref(), options);
+        loop {
+            if s.active == 0 {
+                if s.current.as_deref() != Some(want.as_str()) {
+                    tracing::trace!(options = %want, "setting FFmpeg capture options");
+                    std::env::set_var(CAPTURE_OPTIONS_ENV, &want);
+                    s.current = Some(want);
+                }
+                break;
+            }
+            if s.waiting == 0 && s.current.as_deref() == Some(want.as_str()) {
+                break;
+            }
+            s.waiting += 1;
+            s = self.changed.wait(s).unwrap_or_else(|p| p.into_inner());
+            s.waiting -= 1;
+        }
+        s.active += 1;
+        GateGuard(self)
+    }
 }
 
-fn read_lock() -> RwLockReadGuard<'static, ()> {
-    // The lock guards no data, so a poisoned lock is still perfectly usable.
-    CAPTURE_OPTIONS_LOCK
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+struct GateGuard<'a>(&'a OptionsGate);
 
-fn write_lock() -> RwLockWriteGuard<'static, ()> {
-    CAPTURE_OPTIONS_LOCK
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// Puts the options variable back as it was, even if the open panics.
-struct EnvRestore {
-    previous: Option<String>,
-}
-
-impl Drop for EnvRestore {
+impl Drop for GateGuard<'_> {
     fn drop(&mut self) {
-        match &self.previous {
-            Some(v) => std::env::set_var(CAPTURE_OPTIONS_ENV, v),
-            None => std::env::remove_var(CAPTURE_OPTIONS_ENV),
+        let mut s = self.0.lock();
+        s.active -= 1;
+        if s.active == 0 {
+            self.0.changed.notify_all();
         }
     }
 }
 
-/// The options string needed for `transport`, or `None` if `current` already
-/// yields it. OpenCV uses TCP when the variable is unset; when it is set, its
-/// `key;value|key;value` entries are passed to FFmpeg verbatim, so the user's
-/// other options are kept and only `rtsp_transport` is replaced.
-fn desired_capture_options(current: Option<&str>, transport: RtspTransport) -> Option<String> {
-    let want = transport.as_ffmpeg();
-    let Some(current) = current else {
-        return (transport != RtspTransport::Tcp).then(|| format!("rtsp_transport;{want}"));
-    };
-    fn is_transport(entry: &str) -> bool {
-        entry.split(';').next().map(str::trim) == Some("rtsp_transport")
-    }
-    let entries: Vec<&str> = current
+/// The options string: the operator's own `key;value|key;value` entries
+/// (from the variable as it was at the first open) with our keys replaced.
+fn merge_capture_options(base: Option<&str>, ours: &[(&str, &str)]) -> String {
+    let mut entries: Vec<String> = base
+        .unwrap_or_default()
         .split('|')
         .filter(|e| !e.trim().is_empty())
+        .filter(|e| {
+            let key = e.split(';').next().map(str::trim).unwrap_or_default();
+            !ours.iter().any(|(k, _)| *k == key)
+        })
+        .map(str::to_owned)
         .collect();
-    let existing: Vec<&str> = entries
-        .iter()
-        .copied()
-        .filter(|e| is_transport(e))
-        .collect();
-    if let [only] = existing.as_slice() {
-        if only.split(';').nth(1).map(str::trim) == Some(want) {
-            return None;
-        }
-    }
-    let mut kept: Vec<String> = entries
-        .iter()
-        .filter(|e| !is_transport(e))
-        .map(|e| (*e).to_owned())
-        .collect();
-    kept.push(format!("rtsp_transport;{want}"));
-    Some(kept.join("|"))
+    entries.extend(ours.iter().map(|(k, v)| format!("{k};{v}")));
+    entries.join("|")
 }
 
 #[cfg(test)]
@@ -650,26 +718,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capture_options_only_change_when_needed() {
-        assert_eq!(desired_capture_options(None, RtspTransport::Tcp), None);
+    fn capture_options_keep_the_operators_and_confine_by_kind() {
+        let file = ffmpeg_options("data/a.mp4", None, Some(Container::Mp4));
         assert_eq!(
-            desired_capture_options(None, RtspTransport::Udp).as_deref(),
-            Some("rtsp_transport;udp")
+            merge_capture_options(None, &file),
+            "rtsp_transport;tcp|protocol_whitelist;file|input_format;mov"
         );
+        let rtsp = ffmpeg_options("rtsp://h/s", Some(RtspTransport::Udp), None);
         assert_eq!(
-            desired_capture_options(Some("rtsp_transport;udp"), RtspTransport::Udp),
-            None
+            merge_capture_options(Some("stimeout;100|rtsp_transport;tcp"), &rtsp),
+            "stimeout;100|rtsp_transport;udp|protocol_whitelist;tcp,udp,rtp,srtp,tls"
         );
-        assert_eq!(
-            desired_capture_options(Some("stimeout;100|rtsp_transport;udp"), RtspTransport::Tcp)
-                .as_deref(),
-            Some("stimeout;100|rtsp_transport;tcp")
+        let http = ffmpeg_options("HTTPS://cam/mjpeg", None, None);
+        assert!(
+            merge_capture_options(None, &http).ends_with("protocol_whitelist;http,https,tcp,tls")
         );
-        // Set but without a transport: OpenCV would not add its TCP default.
-        assert_eq!(
-            desired_capture_options(Some("probesize;32"), RtspTransport::Tcp).as_deref(),
-            Some("probesize;32|rtsp_transport;tcp")
-        );
+        // Operator-configured exotic schemes keep FFmpeg's defaults.
+        let srt = ffmpeg_options("srt://h:9000", None, None);
+        assert_eq!(merge_capture_options(None, &srt), "rtsp_transport;tcp");
     }
 
     #[test]

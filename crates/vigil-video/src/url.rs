@@ -1,29 +1,13 @@
 //! Credential masking for source URLs.
 
-/// Query keys whose values are treated as secrets.
-const SECRET_KEYS: &[&str] = &[
-    "password",
-    "passwd",
-    "pass",
-    "pwd",
-    "token",
-    "key",
-    "secret",
-    "auth",
-    "apikey",
-    "api_key",
-    "access_token",
-    "signature",
-    "sig",
-];
-
 /// Hides credentials in a URL so it can be logged or put in an error message.
 ///
 /// Camera URLs routinely embed `user:password@`; these strings end up in logs,
 /// metrics labels and API responses, so every message this crate produces goes
-/// through here. Userinfo becomes `***` and the values of secret-looking query
-/// parameters (`password=`, `token=`, …) become `***`. Plain paths are returned
-/// unchanged. When in doubt (for example an unescaped `/` inside a password) it
+/// through here. Userinfo becomes `***` and so does every query value: a list
+/// of secret-looking keys always misses one (`auth_token`, `client_secret`,
+/// `X-Amz-Credential`, …), so keys stay readable and no value is shown. Plain
+/// paths are returned unchanged. When in doubt (for example an unescaped `/` inside a password) it
 /// masks more rather than less.
 ///
 /// ```
@@ -83,10 +67,10 @@ fn mask_query(query: &str) -> String {
     let masked: Vec<String> = params
         .split('&')
         .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if SECRET_KEYS.contains(&k.to_ascii_lowercase().as_str()) => {
-                format!("{k}=***")
-            }
-            _ => kv.to_owned(),
+            Some((k, _)) => format!("{k}=***"),
+            // A bare value (`?s3cret`) may be a secret too.
+            None if !kv.is_empty() => "***".to_owned(),
+            None => String::new(),
         })
         .collect();
     format!("?{}{fragment}", masked.join("&"))
@@ -147,8 +131,18 @@ mod tests {
     fn masks_secret_query_values() {
         assert_eq!(
             mask_url("https://cam/x.m3u8?user=bob&Password=hunter2&ch=1#frag"),
-            "https://cam/x.m3u8?user=bob&Password=***&ch=1#frag"
+            "https://cam/x.m3u8?user=***&Password=***&ch=***#frag"
         );
+        for key in [
+            "auth_token",
+            "client_secret",
+            "api-key",
+            "access_key",
+            "X-Amz-Signature",
+        ] {
+            let masked = mask_url(&format!("rtsp://cam/live?{key}=s3cret&x"));
+            assert_eq!(masked, format!("rtsp://cam/live?{key}=***&***"));
+        }
         assert_eq!(mask_url("rtsp://h/s?token=abc@def"), "rtsp://h/s?token=***");
     }
 

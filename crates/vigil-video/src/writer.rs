@@ -247,7 +247,7 @@ impl VideoWriter {
             Ok(_) => return Err(err("encoder produced an empty file".to_owned())),
             Err(e) => return Err(err(format!("encoder output missing: {e}"))),
         }
-        std::fs::rename(&self.temp_path, &self.path).map_err(|e| {
+        vigil_core::fsutil::rename_durable(&self.temp_path, &self.path).map_err(|e| {
             err(format!(
                 "moving {} into place: {e}",
                 self.temp_path.display()

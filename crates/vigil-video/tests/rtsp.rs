@@ -15,6 +15,7 @@ fn opts(open_ms: u64, read_ms: u64, transport: RtspTransport) -> SourceOptions {
         transport,
         open_timeout: Duration::from_millis(open_ms),
         read_timeout: Duration::from_millis(read_ms),
+        ..SourceOptions::default()
     }
 }
 

@@ -28,10 +28,18 @@ impl Default for EventsConfig {
 impl EventsConfig {
     pub fn validate(&self) -> Vec<InvalidValue> {
         let mut e = Vec::new();
-        if !(self.snapshot_retention_hours.is_finite() && self.snapshot_retention_hours > 0.0) {
+        // Bounded above too: the daemon turns it into a Duration, and
+        // 1e300 hours once passed `config check` and panicked `serve`.
+        if !(self.snapshot_retention_hours.is_finite()
+            && self.snapshot_retention_hours > 0.0
+            && self.snapshot_retention_hours <= 87_600.0)
+        {
             e.push(InvalidValue::new(
                 "events.snapshot_retention_hours",
-                "must be a positive number of hours",
+                format!(
+                    "must be a positive number of hours, at most 87600 (ten years), got {}",
+                    self.snapshot_retention_hours
+                ),
             ));
         }
         if !(1..=100).contains(&self.snapshot_quality) {

@@ -14,6 +14,14 @@ pub struct JobsConfig {
     /// Finished jobs and their results are deleted this many hours after
     /// they finish; 0 keeps them forever.
     pub retention_hours: u64,
+    /// Uploads with more frames than this are refused (checked against the
+    /// container's count at start and counted while running).
+    pub max_frames: u64,
+    /// Uploads longer than this many seconds of video are refused.
+    pub max_duration_s: u64,
+    /// Uploads whose frames have more pixels than this are refused before
+    /// any output is written (7680×4320 by default).
+    pub max_pixels: u64,
 }
 
 impl Default for JobsConfig {
@@ -22,6 +30,9 @@ impl Default for JobsConfig {
             workers: 1,
             queue_size: 16,
             retention_hours: 24,
+            max_frames: 1_000_000,
+            max_duration_s: 6 * 3600,
+            max_pixels: 7680 * 4320,
         }
     }
 }
@@ -49,6 +60,22 @@ impl JobsConfig {
                     self.retention_hours
                 ),
             ));
+        }
+        for (key, v, hi) in [
+            ("jobs.max_frames", self.max_frames, 1u64 << 40),
+            (
+                "jobs.max_duration_s",
+                self.max_duration_s,
+                10 * 365 * 86_400,
+            ),
+            ("jobs.max_pixels", self.max_pixels, 1 << 30),
+        ] {
+            if v == 0 || v > hi {
+                e.push(InvalidValue::new(
+                    key,
+                    format!("must be between 1 and {hi}, got {v}"),
+                ));
+            }
         }
         e
     }

@@ -26,7 +26,9 @@ pub use jobs::JobsConfig;
 pub use load::ConfigError;
 pub use model::{auto_intra_threads, auto_sessions, Count, Device, ModelConfig, Precision};
 pub use queue::{QueueBackend, QueueConfig};
-pub use server::ServerConfig;
+pub use server::{
+    parse_cidr, ServerConfig, DEFAULT_STREAM_DENY, DEFAULT_STREAM_SCHEMES, KNOWN_STREAM_SCHEMES,
+};
 pub use shard::ShardConfig;
 pub use storage::StorageConfig;
 pub use streams::{check_stream_id, is_network_url, StreamConfig, StreamTransport};

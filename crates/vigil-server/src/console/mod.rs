@@ -374,10 +374,13 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 #[utoipa::path(post, path = "/v1/probe", tag = "streams",
     request_body = ProbeRequest,
     responses((status = 200, description = "the URL opened and a frame was decoded", body = ProbeResult),
-              (status = 400, description = "not a network URL, a bad body, or the URL could not be opened (the reason)", body = crate::error::ErrorBody),
+              (status = 400, description = "not a network URL, a bad body, a source `server.stream_*` does not allow, or the URL could not be opened (\"cannot open the source\"; the reason is in the log)", body = crate::error::ErrorBody),
               (status = 413, description = "body over 2 MiB", body = crate::error::ErrorBody)),
     security(("bearer" = [])))]
-pub async fn probe(body: axum::body::Bytes) -> Result<Json<ProbeResult>, ApiError> {
+pub async fn probe(
+    State(st): State<SharedState>,
+    body: axum::body::Bytes,
+) -> Result<Json<ProbeResult>, ApiError> {
     let req: ProbeRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("expected {{\"url\": \"rtsp://…\"}}: {e}")))?;
     let scheme_ok = req.url.split_once("://").is_some_and(|(scheme, rest)| {
@@ -400,14 +403,27 @@ pub async fn probe(body: axum::body::Bytes) -> Result<Json<ProbeResult>, ApiErro
         transport,
         open_timeout: PROBE_TIMEOUT,
         read_timeout: PROBE_TIMEOUT,
+        untrusted: true,
     };
     let url = req.url;
+    // The same source policy as POST /v1/streams (issue #15): a probe must
+    // not reach the daemon's own host or other denied addresses, and its
+    // failure must not tell refused from timed-out ports (detail logged).
+    let policy = crate::source_policy::SourcePolicy::from_config(&st.cfg.server);
     let info = tokio::task::spawn_blocking(move || {
-        vigil_video::VideoSource::open(&url, &opts).map(|s| (s.info().clone(), url))
+        if let Err(e) = crate::source_policy::check_stream_source(&url, &policy) {
+            tracing::warn!(url = %vigil_video::mask_url(&url), reason = %e, "camera probe refused");
+            return Err(ApiError::BadRequest(e.client_message()));
+        }
+        vigil_video::VideoSource::open(&url, &opts)
+            .map(|s| (s.info().clone(), url.clone()))
+            .map_err(|e| {
+                tracing::warn!(reason = %e, "camera probe failed");
+                ApiError::BadRequest(format!("url: {}", crate::source_policy::GENERIC_REFUSAL))
+            })
     })
     .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    .map_err(ApiError::internal)??;
     let (info, url) = info;
     Ok(Json(ProbeResult {
         url: vigil_video::mask_url(&url),

@@ -236,6 +236,7 @@ impl Jobs {
         self.refresh_gauge();
         let cx = JobContext {
             engine,
+            limits: &self.cfg,
             tracker: &self.tracker,
             metrics: &self.metrics,
         };

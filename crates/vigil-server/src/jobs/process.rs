@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_core::config::TrackerConfig;
+use vigil_core::config::{JobsConfig, TrackerConfig};
 use vigil_core::JobParams;
 use vigil_pipeline::{Engine, PartialFile, SkipPolicy, StreamOptions, VideoFrameSource};
 use vigil_video::{SourceOptions, VideoError, VideoSource, VideoWriter};
@@ -45,8 +45,37 @@ pub enum Outcome {
 /// What one job needs besides its files.
 pub struct JobContext<'a> {
     pub engine: &'a Engine,
+    /// `[jobs]`: the caps on frames, duration and frame size.
+    pub limits: &'a JobsConfig,
     pub tracker: &'a TrackerConfig,
     pub metrics: &'a Arc<Metrics>,
+}
+
+/// Refuses an upload above the `[jobs]` caps before any output is made.
+fn check_job_limits(limits: &JobsConfig, info: &vigil_video::SourceInfo) -> Result<(), String> {
+    let pixels = u64::from(info.width) * u64::from(info.height);
+    if pixels > limits.max_pixels {
+        return Err(format!(
+            "frames are {}x{} ({pixels} pixels); at most jobs.max_pixels ({}) are accepted",
+            info.width, info.height, limits.max_pixels
+        ));
+    }
+    if let Some(n) = info.frame_count {
+        if n > limits.max_frames {
+            return Err(format!(
+                "the video has {n} frames; at most jobs.max_frames ({}) are accepted",
+                limits.max_frames
+            ));
+        }
+        let seconds = n as f64 / info.fps;
+        if seconds > limits.max_duration_s as f64 {
+            return Err(format!(
+                "the video is {seconds:.0} s long; at most jobs.max_duration_s ({}) are accepted",
+                limits.max_duration_s
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Runs `input` through the engine into `out_dir/video.mp4` and
@@ -62,7 +91,12 @@ pub fn process_video(
 ) -> Outcome {
     // Open the input before creating outputs: a bad upload fails with a
     // clear message and leaves nothing behind.
-    let source = match VideoSource::open(&input.to_string_lossy(), &SourceOptions::default()) {
+    // Uploads are untrusted: plain containers only, confined to the file.
+    let opts = SourceOptions {
+        untrusted: true,
+        ..SourceOptions::default()
+    };
+    let source = match VideoSource::open(&input.to_string_lossy(), &opts) {
         Ok(s) => s,
         Err(VideoError::NotReadable { reason, .. }) => {
             return Outcome::Failed(format!("the upload is not a readable video: {reason}"));
@@ -73,6 +107,9 @@ pub fn process_video(
         Err(e) => return Outcome::Failed(e.to_string()),
     };
     let info = source.info().clone();
+    if let Err(why) = check_job_limits(cx.limits, &info) {
+        return Outcome::Failed(why);
+    }
     let writer =
         match VideoWriter::create(&out_dir.join(VIDEO_FILE), info.width, info.height, info.fps) {
             Ok(w) => w,
@@ -116,14 +153,27 @@ pub fn process_video(
         opts,
     );
     ctl.started(info.frame_count, handle.stop_flag(), Arc::clone(&done));
+    let mut too_long = false;
     while !handle.is_finished() {
         std::thread::sleep(PROGRESS_EVERY);
-        if !ctl.progress(done.load(Ordering::Relaxed)) {
+        let n = done.load(Ordering::Relaxed);
+        // A container can under-declare its length; count as well.
+        if n > cx.limits.max_frames && !too_long {
+            too_long = true;
+            handle.stop();
+        }
+        if !ctl.progress(n) {
             handle.stop();
         }
     }
     let summary = handle.join();
     let frames = done.load(Ordering::Relaxed);
+    if too_long {
+        return Outcome::Failed(format!(
+            "the video has more than jobs.max_frames ({}) frames",
+            cx.limits.max_frames
+        ));
+    }
     if summary.stopped {
         tracing::info!(frames_done = frames, "job stopped before the end");
         return Outcome::Stopped;

@@ -44,11 +44,12 @@ fn db_err(e: rusqlite::Error) -> String {
 impl Store {
     pub fn open(path: &Path) -> Result<Store> {
         let conn = Connection::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        // WAL keeps readers (API) from blocking on the writer (workers);
-        // synchronous=NORMAL is durable across process crashes in WAL mode.
+        // WAL keeps readers (API) from blocking on the writer (workers).
+        // synchronous=FULL: a job answered 202 is on disk, even across a
+        // power loss (NORMAL survives only a process crash in WAL mode).
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
+             PRAGMA synchronous=FULL;
              CREATE TABLE IF NOT EXISTS jobs (
                  id TEXT PRIMARY KEY,
                  status TEXT NOT NULL,

@@ -23,6 +23,7 @@ use vigil_events::{lines_from_tables, zones_from_tables, EventGenerator};
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::source_policy::{check_stream_source, CheckedSource, SourcePolicy, GENERIC_REFUSAL};
 pub use live::{LiveFeed, LiveFrame};
 pub use monitor::Monitoring;
 use monitor::{SharedDrift, StreamMonitor};
@@ -120,6 +121,10 @@ pub struct Streams {
     entries: Mutex<BTreeMap<String, Entry>>,
     /// `[drift]`/`[health]`; set by `with_monitoring`, defaults otherwise.
     monitoring: Monitoring,
+    /// What API clients may open (`server.stream_*`, `server.media_root`).
+    policy: Arc<SourcePolicy>,
+    /// `server.max_streams`.
+    max_streams: usize,
 }
 
 impl Streams {
@@ -136,7 +141,16 @@ impl Streams {
             out,
             entries: Mutex::new(BTreeMap::new()),
             monitoring: Monitoring::from_config(&vigil_core::config::Config::default()),
+            policy: Arc::new(SourcePolicy::default()),
+            max_streams: usize::MAX,
         }
+    }
+
+    /// The source policy for API streams and the cap on streams (`[server]`).
+    pub fn with_limits(mut self, server: &vigil_core::config::ServerConfig) -> Self {
+        self.policy = Arc::new(SourcePolicy::from_config(server));
+        self.max_streams = server.max_streams;
+        self
     }
 
     /// Drift and camera-health settings for the streams added from now on.
@@ -189,24 +203,54 @@ impl Streams {
     /// Starts a stream. Blocking: a file is opened here, so a bad path is
     /// reported to the caller. With `strict` (the API) that is a 400; from
     /// the config the stream is listed as `failed` and the daemon runs on.
-    pub fn add(&self, cfg: StreamConfig, strict: bool) -> Result<(), ApiError> {
+    pub fn add(&self, mut cfg: StreamConfig, strict: bool) -> Result<(), ApiError> {
         let problems = cfg.validate("stream");
         if !problems.is_empty() {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             return Err(ApiError::BadRequest(list.join("; ")));
         }
         let generator = event_generator(&cfg).map_err(ApiError::BadRequest)?;
-        if self.entries().contains_key(&cfg.id) {
-            return Err(exists(&cfg.id));
+        if strict {
+            // API clients: only what `[server]` allows (see source_policy).
+            match check_stream_source(&cfg.url, &self.policy) {
+                Ok(CheckedSource::File(path)) => {
+                    // Open what was checked, not the client's spelling.
+                    cfg.url = path
+                        .to_str()
+                        .ok_or_else(|| ApiError::BadRequest(format!("url: {GENERIC_REFUSAL}")))?
+                        .to_string();
+                }
+                Ok(CheckedSource::Network { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(stream = %cfg.id, url = %mask_url(&cfg.url), reason = %e, "stream source refused");
+                    return Err(ApiError::BadRequest(e.client_message()));
+                }
+            }
+        }
+        {
+            let entries = self.entries();
+            if entries.contains_key(&cfg.id) {
+                return Err(exists(&cfg.id));
+            }
+            if entries.len() >= self.max_streams {
+                return Err(ApiError::Conflict(format!(
+                    "server.max_streams ({}) streams are running; remove one first",
+                    self.max_streams
+                )));
+            }
         }
         let status = Arc::new(StreamStatus::new(&cfg.id, Arc::clone(&self.metrics)));
         self.metrics.add_stream(&cfg.id);
         let first = if is_network_url(&cfg.url) {
             None
         } else {
-            match ReconnectingSource::open(&cfg) {
+            match ReconnectingSource::open(&cfg, strict) {
                 Ok(s) => Some(s),
-                Err(e) if strict => return Err(ApiError::BadRequest(format!("url: {e}"))),
+                Err(e) if strict => {
+                    self.metrics.remove_stream(&cfg.id);
+                    tracing::warn!(stream = %cfg.id, reason = %e, "stream source cannot be opened");
+                    return Err(ApiError::BadRequest(format!("url: {GENERIC_REFUSAL}")));
+                }
                 Err(e) => {
                     status.set_state(StreamState::Failed, Some(&e.to_string()));
                     let entry = Entry::new(cfg, status, Arc::new(AtomicBool::new(true)), None);
@@ -218,10 +262,17 @@ impl Streams {
         let fps = first
             .as_ref()
             .map_or(source::ASSUMED_LIVE_FPS, |s| s.info().fps);
-        let tracker = vigil_pipeline::tracker(&self.tracker, fps).map_err(ApiError::internal)?;
+        let tracker = match vigil_pipeline::tracker(&self.tracker, fps) {
+            Ok(t) => t,
+            Err(e) => {
+                self.metrics.remove_stream(&cfg.id);
+                return Err(ApiError::internal(e));
+            }
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let source =
-            ReconnectingSource::new(cfg.clone(), first, Arc::clone(&status), Arc::clone(&stop));
+            ReconnectingSource::new(cfg.clone(), first, Arc::clone(&status), Arc::clone(&stop))
+                .with_policy(strict.then(|| Arc::clone(&self.policy)));
         let latest: Latest = Arc::default();
         let drift = self.monitoring.drift_monitor(&cfg.id);
         let health = self.monitoring.health_monitor(&cfg.id);

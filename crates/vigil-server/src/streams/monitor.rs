@@ -135,10 +135,11 @@ impl StreamMonitor {
                 events.extend(d.observe(pts, at, &r.detections));
                 for f in Feature::ALL {
                     if let Some(v) = d.psi(f) {
-                        self.metrics
-                            .drift_psi
-                            .with_label_values(&[self.id.as_str(), f.as_str()])
-                            .set(v);
+                        self.metrics.for_stream(&self.id, |m| {
+                            m.drift_psi
+                                .with_label_values(&[self.id.as_str(), f.as_str()])
+                                .set(v);
+                        });
                     }
                 }
             }
@@ -174,10 +175,11 @@ pub fn report(metrics: &Metrics, e: &MonitorEvent) {
             duration_s,
             value,
         } => {
-            metrics
-                .camera_anomalies_total
-                .with_label_values(&[e.stream.as_str(), kind.as_str()])
-                .inc();
+            metrics.for_stream(&e.stream, |m| {
+                m.camera_anomalies_total
+                    .with_label_values(&[e.stream.as_str(), kind.as_str()])
+                    .inc();
+            });
             tracing::warn!(
                 event = e.kind,
                 stream = %e.stream,

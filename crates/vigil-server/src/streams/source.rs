@@ -19,6 +19,7 @@ use vigil_pipeline::{FrameSource, SourceFrame};
 use vigil_video::{mask_url, RtspTransport, SourceOptions, VideoError, VideoSource};
 
 use super::status::{StreamState, StreamStatus};
+use crate::source_policy::{check_stream_source, SourcePolicy, GENERIC_REFUSAL};
 
 /// Frame rate assumed for network streams before they connect (it only
 /// scales the tracker's lost-track buffer).
@@ -52,6 +53,12 @@ pub struct ReconnectingSource {
     /// A looping file reached its end: the next open starts it again and
     /// is not a reconnect (nothing failed).
     rewinding: bool,
+    /// Set for streams from API clients: every reconnect checks the source
+    /// again (a name can be re-pointed at an internal address after the
+    /// first check), files are opened as untrusted, and the reason shown in
+    /// the API is generic (the detail is logged) so it cannot serve as an
+    /// oracle for ports and paths.
+    policy: Option<Arc<SourcePolicy>>,
 }
 
 impl ReconnectingSource {
@@ -84,12 +91,41 @@ impl ReconnectingSource {
             rng: seed | 1,
             idle: Duration::ZERO,
             rewinding: false,
+            policy: None,
         }
     }
 
+    /// Confines the source to `policy` (see the field).
+    pub fn with_policy(mut self, policy: Option<Arc<SourcePolicy>>) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// A reason for the stream's status: the real one for the operator's
+    /// own streams, the generic one for API streams (detail to the log).
+    fn shown(&self, detail: &str) -> String {
+        if self.policy.is_some() {
+            tracing::warn!(stream = %self.cfg.id, url = %self.masked, reason = %detail, "stream source cannot be opened");
+            GENERIC_REFUSAL.to_string()
+        } else {
+            detail.to_string()
+        }
+    }
+
+    /// Checks the policy (API streams) and opens the source.
+    fn open_checked(&self) -> Result<VideoSource, VideoError> {
+        if let Some(p) = &self.policy {
+            check_stream_source(&self.cfg.url, p).map_err(|e| VideoError::StreamOpen {
+                url: self.masked.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        Self::open(&self.cfg, self.policy.is_some())
+    }
+
     /// Opens the stream's URL with timeouts no longer than the stall timeout,
-    /// so a hung camera is noticed within it.
-    pub fn open(cfg: &StreamConfig) -> Result<VideoSource, VideoError> {
+    /// so a hung camera is noticed within it. `untrusted` for API streams.
+    pub fn open(cfg: &StreamConfig, untrusted: bool) -> Result<VideoSource, VideoError> {
         let stall = secs(cfg.stall_timeout_s);
         let opts = SourceOptions {
             transport: match cfg.transport {
@@ -98,6 +134,7 @@ impl ReconnectingSource {
             },
             open_timeout: stall,
             read_timeout: stall,
+            untrusted,
         };
         VideoSource::open(&cfg.url, &opts)
     }
@@ -176,7 +213,7 @@ impl FrameSource for ReconnectingSource {
                     self.status.count_reconnect();
                 }
                 self.attempts += 1;
-                match Self::open(&self.cfg) {
+                match self.open_checked() {
                     Ok(src) => {
                         if self.next_index == 0 {
                             self.fps = src.info().fps;
@@ -188,14 +225,14 @@ impl FrameSource for ReconnectingSource {
                     {
                         // A file that vanished or broke will not heal by
                         // retrying; fail loudly instead of spinning.
-                        let msg = e.to_string();
+                        let msg = self.shown(&e.to_string());
                         self.status.set_state(StreamState::Failed, Some(&msg));
                         return Err(msg);
                     }
                     Err(e) => {
                         // Errors from VideoSource name the masked URL only.
-                        self.status
-                            .set_state(StreamState::Reconnecting, Some(&e.to_string()));
+                        let msg = self.shown(&e.to_string());
+                        self.status.set_state(StreamState::Reconnecting, Some(&msg));
                         let d = self.next_delay();
                         tracing::debug!(
                             stream = %self.cfg.id,

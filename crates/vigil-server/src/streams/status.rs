@@ -91,10 +91,11 @@ impl StreamStatus {
         } else if to == StreamState::Running {
             *self.error.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
-        self.metrics
-            .stream_up
-            .with_label_values(&[self.id.as_str()])
-            .set(i64::from(to == StreamState::Running));
+        self.metrics.for_stream(&self.id, |m| {
+            m.stream_up
+                .with_label_values(&[self.id.as_str()])
+                .set(i64::from(to == StreamState::Running));
+        });
         match to {
             StreamState::Reconnecting | StreamState::Failed => tracing::warn!(
                 stream = %self.id,
@@ -115,10 +116,11 @@ impl StreamStatus {
 
     pub fn count_reconnect(&self) {
         self.reconnects.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .stream_reconnects_total
-            .with_label_values(&[self.id.as_str()])
-            .inc();
+        self.metrics.for_stream(&self.id, |m| {
+            m.stream_reconnects_total
+                .with_label_values(&[self.id.as_str()])
+                .inc();
+        });
     }
 
     /// A read that failed with a decoder error (not a stall or an end).

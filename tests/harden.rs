@@ -1,0 +1,513 @@
+//! Hostile clients against the real daemon (issue #15): each test first
+//! makes the attack that used to work, then checks that it no longer does
+//! and that normal clients are still served. Real binary, model, FFmpeg and
+//! sockets on 127.0.0.1; every wait has a deadline.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use support::{free_port, http, HttpResponse, Node};
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+fn start(dir: &Path, server: &str, rest: &str) -> Node {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n{server}\n\n[storage]\ndir = \"{}\"\n\n\
+         [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n{rest}\n",
+        dir.join("store").display()
+    );
+    let mut n = Node::start(dir, "vigil", "serve", &addr, &config);
+    n.wait_ready();
+    n
+}
+
+fn req(n: &Node, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    http(&n.addr, method, path, headers, body)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", n.log()))
+}
+
+fn add_stream(n: &Node, body: &serde_json::Value) -> HttpResponse {
+    req(
+        n,
+        "POST",
+        "/v1/streams",
+        &[JSON],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn error_of(r: &HttpResponse) -> String {
+    r.json()["error"].as_str().unwrap_or_default().to_string()
+}
+
+/// Polls `/metrics` until `pred` holds (bounded).
+fn wait_metrics(n: &Node, limit: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let text = req(n, "GET", "/metrics", &[], b"").text();
+        if pred(&text) {
+            return text;
+        }
+        assert!(start.elapsed() < limit, "{what} within {limit:?}:\n{text}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn api_streams_cannot_reach_local_files_the_host_or_raw_sockets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let media = tmp.path().join("media");
+    std::fs::create_dir_all(media.join("sub")).unwrap();
+    std::fs::copy(support::data("video/vtest.avi"), media.join("cam.avi")).unwrap();
+    let outside = support::data("video/vtest.avi");
+    std::fs::write(
+        media.join("list.m3u8"),
+        format!(
+            "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{}\n#EXT-X-ENDLIST\n",
+            outside.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(media.join("noperm.avi"), b"RIFF\0\0\0\0AVI ").unwrap();
+    // An internal server the attacker wants the daemon to talk to: any
+    // connection attempt stays in its backlog and is seen at the end.
+    let internal = TcpListener::bind("127.0.0.1:0").unwrap();
+    internal.set_nonblocking(true).unwrap();
+    let port = internal.local_addr().unwrap().port();
+    let n = start(
+        tmp.path(),
+        &format!("media_root = \"{}\"", media.display()),
+        "",
+    );
+
+    // Local paths outside media_root, missing, a directory, a playlist that
+    // names a file outside, an escape by `..`: one indistinguishable answer.
+    let generic = "url: cannot open the source";
+    for url in [
+        outside.display().to_string(),
+        support::data("photos/person.jpg").display().to_string(),
+        "missing.avi".into(),
+        "sub".into(),
+        "list.m3u8".into(),
+        "../media/../../etc/passwd".into(),
+        format!("file://{}", outside.display()),
+        "noperm.avi".into(),
+    ] {
+        let r = add_stream(&n, &serde_json::json!({"id": "evil", "url": url}));
+        assert_eq!(r.status, 400, "{url}: {}", r.text());
+        assert_eq!(error_of(&r), generic, "{url}");
+    }
+    // The host itself and other protocols.
+    for (url, want) in [
+        (format!("rtsp://127.0.0.1:{port}/x"), generic.to_string()),
+        (
+            format!("rtsp://admin:pw@localhost:{port}/x"),
+            generic.to_string(),
+        ),
+        (
+            format!("rtsp://[::ffff:127.0.0.1]:{port}/x"),
+            generic.to_string(),
+        ),
+        (
+            "rtsp://169.254.169.254/latest/meta-data".into(),
+            generic.to_string(),
+        ),
+        (
+            format!("http://127.0.0.1:{port}/snap.jpg"),
+            "scheme \"http\"".into(),
+        ),
+        (format!("tcp://127.0.0.1:{port}"), "scheme \"tcp\"".into()),
+        (
+            format!("concat:{}|{}", outside.display(), outside.display()),
+            "scheme \"concat\"".into(),
+        ),
+    ] {
+        let r = add_stream(&n, &serde_json::json!({"id": "evil", "url": url}));
+        assert_eq!(r.status, 400, "{url}: {}", r.text());
+        assert!(error_of(&r).contains(&want), "{url}: {}", r.text());
+    }
+    assert!(
+        internal.accept().is_err(),
+        "the daemon connected to the internal server"
+    );
+    // The detail is in the log for the operator.
+    assert!(n.log().contains("stream source refused"), "{}", n.log());
+
+    // Fifty refused adds leave no metric series behind.
+    for i in 0..50 {
+        let r = add_stream(
+            &n,
+            &serde_json::json!({"id": format!("rej{i}"), "url": format!("rtsp://127.0.0.1:{port}/")}),
+        );
+        assert_eq!(r.status, 400);
+    }
+    let text = req(&n, "GET", "/metrics", &[], b"").text();
+    assert!(
+        !text.contains("stream=\"rej"),
+        "series of refused streams:\n{text}"
+    );
+    assert!(!text.contains("stream=\"evil\""), "{text}");
+
+    // A file under media_root is allowed, and deleting it removes every
+    // series it had, detections included.
+    let r = add_stream(
+        &n,
+        &serde_json::json!({"id": "cam", "url": "cam.avi", "loop": true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    wait_metrics(&n, Duration::from_secs(60), "cam detections", |t| {
+        t.contains("vigil_detections_total{label=\"person\",stream=\"cam\"}")
+    });
+    let snap = req(&n, "GET", "/v1/streams/cam/snapshot.jpg", &[], b"");
+    assert_eq!(snap.status, 200);
+    assert_eq!(req(&n, "DELETE", "/v1/streams/cam", &[], b"").status, 204);
+    let text = req(&n, "GET", "/metrics", &[], b"").text();
+    assert!(
+        !text.contains("stream=\"cam\""),
+        "series of a deleted stream:\n{text}"
+    );
+}
+
+#[test]
+fn a_foreign_web_page_cannot_drive_the_default_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = start(tmp.path(), "stream_deny = []", "");
+    let body = br#"{"id": "csrf", "url": "rtsp://10.255.255.1/x"}"#;
+    // The no-preflight CSRF: a cross-origin text/plain POST.
+    let r = req(
+        &n,
+        "POST",
+        "/v1/streams",
+        &[("Content-Type", "text/plain")],
+        body,
+    );
+    assert_eq!(r.status, 415, "{}", r.text());
+    let r = req(
+        &n,
+        "POST",
+        "/v1/streams",
+        &[
+            ("Content-Type", "text/plain"),
+            ("Origin", "http://evil.example"),
+        ],
+        body,
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = req(&n, "POST", "/v1/streams", &[JSON, ("Origin", "null")], body);
+    assert_eq!(r.status, 403, "{}", r.text());
+    // Uploads and deletes from a foreign page are refused as well.
+    let r = req(
+        &n,
+        "POST",
+        "/v1/jobs",
+        &[
+            ("Content-Type", "multipart/form-data; boundary=x"),
+            ("Origin", "http://evil.example"),
+        ],
+        b"--x--\r\n",
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    // DNS rebinding: the page's own name pointed at 127.0.0.1.
+    let addr = n.addr.clone();
+    let rebound = format!(
+        "GET /v1/streams HTTP/1.1\r\nHost: evil.example:{}\r\nConnection: close\r\n\r\n",
+        &addr[addr.rfind(':').unwrap() + 1..]
+    );
+    let raw = raw_exchange(&addr, rebound.as_bytes());
+    assert!(raw.starts_with("HTTP/1.1 421"), "{raw}");
+    // The same-origin console and curl still work.
+    let origin = format!("http://{addr}");
+    let r = req(
+        &n,
+        "POST",
+        "/v1/streams",
+        &[JSON, ("Origin", origin.as_str())],
+        body,
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(req(&n, "DELETE", "/v1/streams/csrf", &[], b"").status, 204);
+    // /readyz is open: no server paths in it.
+    let ready = req(&n, "GET", "/readyz", &[], b"").json();
+    assert_eq!(ready["model"], "yolov12n.onnx", "{ready}");
+}
+
+/// Sends `bytes` on a new connection and returns everything the server
+/// sends back until it closes (bounded by a 20 s read timeout).
+fn raw_exchange(addr: &str, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A connection from another loopback address (Linux routes all of
+/// 127.0.0.0/8 to lo), so a test can be two clients at once.
+fn connect_from(source: &str, addr: &str) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let src: SocketAddr = format!("{source}:0").parse().unwrap();
+    sock.bind(&src.into()).unwrap();
+    let dst: SocketAddr = addr.parse().unwrap();
+    sock.connect_timeout(&dst.into(), Duration::from_secs(10))
+        .unwrap();
+    sock.into()
+}
+
+/// Reads until the server closes the connection; `None` if it is still
+/// open after `limit`.
+fn read_until_closed(s: &mut TcpStream, limit: Duration) -> Option<String> {
+    let start = Instant::now();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    while start.elapsed() < limit {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(String::from_utf8_lossy(&out).into_owned()),
+            Ok(k) => out.extend_from_slice(&buf[..k]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return Some(String::from_utf8_lossy(&out).into_owned()),
+        }
+    }
+    None
+}
+
+#[test]
+fn slowloris_and_trickled_uploads_do_not_starve_normal_clients() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(support::sample_h264(tmp.path(), 10, Some("scale=320:-2"))).unwrap();
+    let n = start(
+        tmp.path(),
+        "header_timeout_s = 2\nmax_connections = 32\nbody_idle_timeout_s = 4\nmax_uploads_per_client = 4",
+        "[jobs]\nqueue_size = 2\n",
+    );
+
+    // 50 sockets that send half a request line and stop.
+    let mut slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(&n.addr).unwrap();
+            s.write_all(b"GET /healthz HT").unwrap();
+            s
+        })
+        .collect();
+    // A normal client is served while they hang (at worst after the
+    // header timeout frees a connection slot).
+    let r = req(&n, "GET", "/healthz", &[], b"");
+    assert_eq!(r.status, 200);
+    // Every slow socket is closed by the server.
+    for (i, s) in slow.iter_mut().enumerate() {
+        assert!(
+            read_until_closed(s, Duration::from_secs(30)).is_some(),
+            "slow socket {i} still open"
+        );
+    }
+
+    // 16 uploads from another address that declare 60 MB and send 3 bytes.
+    let mut trickles: Vec<TcpStream> = (0..16)
+        .map(|_| {
+            let mut s = connect_from("127.0.0.2", &n.addr);
+            let head = format!(
+                "POST /v1/jobs HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\nContent-Length: 60000000\r\n\r\nabc",
+                n.addr
+            );
+            s.write_all(head.as_bytes()).unwrap();
+            s
+        })
+        .collect();
+    // While they hold their connections, a normal upload is accepted: the
+    // queue slot is taken only once an upload has arrived whole.
+    let r = req(
+        &n,
+        "POST",
+        "/v1/jobs",
+        &[("Content-Type", "application/octet-stream")],
+        &clip,
+    );
+    assert_eq!(r.status, 202, "{}\n{}", r.text(), n.log());
+    // Four per client are in flight until they stall out (408); the rest are
+    // refused at once (429).
+    let mut statuses = Vec::new();
+    for (i, s) in trickles.iter_mut().enumerate() {
+        let text = read_until_closed(s, Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("trickled upload {i} still open"));
+        let status: u16 = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status: {text:?}"));
+        statuses.push(status);
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 408).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        12,
+        "{statuses:?}"
+    );
+}
+
+/// A valid 16384×16384 grayscale PNG of a few hundred KB (zlib of zeros),
+/// written by Debian's python3 (the test kit has no deflate of its own).
+fn png_bomb(path: &Path) {
+    let script = r#"
+import struct, sys, zlib
+w = h = 16384
+def chunk(t, d):
+    c = struct.pack('>I', len(d)) + t + d
+    return c + struct.pack('>I', zlib.crc32(t + d) & 0xffffffff)
+z = zlib.compressobj(9)
+row = b'\x00' * (w + 1)
+data = b''.join(z.compress(row) for _ in range(h)) + z.flush()
+png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IDAT', data) + chunk(b'IEND', b'')
+open(sys.argv[1], 'wb').write(png)
+"#;
+    let status = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(path)
+        .status()
+        .expect("run /usr/bin/python3");
+    assert!(status.success());
+}
+
+/// The daemon's peak resident memory so far (kB).
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn image_bombs_playlists_and_floods_are_refused_with_bounded_memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bomb = tmp.path().join("bomb.png");
+    png_bomb(&bomb);
+    let bomb = std::fs::read(&bomb).unwrap();
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    let n = start(
+        tmp.path(),
+        "detect_max_mb = 1\ndetect_concurrency = 1\nbody_idle_timeout_s = 3",
+        "",
+    );
+    let person = std::fs::read(support::data("photos/person.jpg")).unwrap();
+    let octet = ("Content-Type", "application/octet-stream");
+    // Warm: a normal detect, then the peak memory before the bomb.
+    assert_eq!(req(&n, "POST", "/v1/detect", &[octet], &person).status, 200);
+    let before = peak_rss_kb(n.guard.pid());
+    let r = req(&n, "POST", "/v1/detect", &[octet], &bomb);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(error_of(&r).contains("max_pixels"), "{}", r.text());
+    let after = peak_rss_kb(n.guard.pid());
+    assert!(
+        after < before + 100 * 1024,
+        "peak RSS grew from {before} kB to {after} kB"
+    );
+    // Over detect_max_mb → 413 (not held in memory beyond the limit).
+    let big = vec![0u8; 2 * 1024 * 1024];
+    assert_eq!(req(&n, "POST", "/v1/detect", &[octet], &big).status, 413);
+    // Not an image format we accept (a GIF header) → 400.
+    let r = req(
+        &n,
+        "POST",
+        "/v1/detect",
+        &[octet],
+        b"GIF89a\x01\0\x01\0\0\0\0;",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    // The concurrency bound: one request holds the only slot (its body
+    // stalls), the next is turned away at once with Retry-After.
+    let mut holder = TcpStream::connect(&n.addr).unwrap();
+    let head = format!(
+        "POST /v1/detect HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nxx",
+        n.addr
+    );
+    holder.write_all(head.as_bytes()).unwrap();
+    let start = Instant::now();
+    let busy = loop {
+        let r = req(&n, "POST", "/v1/detect", &[octet], &person);
+        if r.status == 429 || start.elapsed() > Duration::from_secs(20) {
+            break r;
+        }
+        // The holder's request may not have reached the handler yet.
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(busy.status, 429, "{}", busy.text());
+    assert!(busy.header("retry-after").is_some());
+    let held = read_until_closed(&mut holder, Duration::from_secs(30)).expect("holder closed");
+    assert!(held.starts_with("HTTP/1.1 408"), "{held}");
+    assert_eq!(req(&n, "POST", "/v1/detect", &[octet], &person).status, 200);
+
+    // An HLS playlist naming a local video, uploaded as a job.
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{}\n#EXT-X-ENDLIST\n",
+        support::data("video/vtest.avi").display()
+    );
+    let r = req(&n, "POST", "/v1/jobs", &[octet], playlist.as_bytes());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(error_of(&r).contains("playlists"), "{}", r.text());
+}
+
+#[test]
+fn config_numbers_are_bounded_and_open_listens_need_a_token() {
+    let out = support::vigil()
+        .env("VIGIL_EVENTS_SNAPSHOT_RETENTION_HOURS", "1e300")
+        .args(["config", "check", "configs/vigil.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    support::assert_clean_error(&out, &stderr, "events.snapshot_retention_hours");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("open.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"0.0.0.0:{}\"\n[storage]\ndir = \"{}\"\n",
+            free_port(),
+            tmp.path().join("s").display()
+        ),
+    )
+    .unwrap();
+    let (out, _, stderr) = support::run(&["config", "check", cfg.to_str().unwrap()]);
+    support::assert_clean_error(&out, &stderr, "server.listen");
+    assert!(stderr.contains("allow_unauthenticated"), "{stderr}");
+    let out = support::vigil()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("server.token"),
+        "{stderr}"
+    );
+    let out = support::vigil()
+        .env("VIGIL_SERVER_ALLOW_UNAUTHENTICATED", "true")
+        .args(["config", "check"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
