@@ -233,7 +233,8 @@ fn a_foreign_web_page_cannot_drive_the_default_config() {
     assert_eq!(req(&n, "DELETE", "/v1/streams/csrf", &[], b"").status, 204);
     // /readyz is open: no server paths in it.
     let ready = req(&n, "GET", "/readyz", &[], b"").json();
-    assert_eq!(ready["model"], "yolov12n.onnx", "{ready}");
+    let model = ready["model"].as_str().unwrap_or_default();
+    assert!(model.ends_with(".onnx") && !model.contains('/'), "{ready}");
 }
 
 /// Sends `bytes` on a new connection and returns everything the server
@@ -433,24 +434,27 @@ fn image_bombs_playlists_and_floods_are_refused_with_bounded_memory() {
     assert_eq!(r.status, 400, "{}", r.text());
 
     // The concurrency bound: one request holds the only slot (its body
-    // stalls), the next is turned away at once with Retry-After.
-    let mut holder = TcpStream::connect(&n.addr).unwrap();
-    let head = format!(
-        "POST /v1/detect HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nxx",
-        n.addr
-    );
-    holder.write_all(head.as_bytes()).unwrap();
-    let start = Instant::now();
-    let busy = loop {
+    // stalls), the next is turned away at once with Retry-After. Which of
+    // the two reaches the handler first is up to the scheduler, so a round
+    // where the probe won is repeated (bounded).
+    let mut attempt = 0;
+    let (mut holder, busy) = loop {
+        attempt += 1;
+        assert!(attempt <= 10, "the holder never got the detect slot first");
+        let mut holder = TcpStream::connect(&n.addr).unwrap();
+        let head = format!(
+            "POST /v1/detect HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\nConnection: close\r\n\r\nxx",
+            n.addr
+        );
+        holder.write_all(head.as_bytes()).unwrap();
         let r = req(&n, "POST", "/v1/detect", &[octet], &person);
-        if r.status == 429 || start.elapsed() > Duration::from_secs(20) {
-            break r;
+        if r.status == 429 {
+            break (holder, r);
         }
-        // The holder's request may not have reached the handler yet.
-        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let _ = read_until_closed(&mut holder, Duration::from_secs(30));
     };
-    assert_eq!(busy.status, 429, "{}", busy.text());
-    assert!(busy.header("retry-after").is_some());
+    assert!(busy.header("retry-after").is_some(), "{:?}", busy.headers);
     let held = read_until_closed(&mut holder, Duration::from_secs(30)).expect("holder closed");
     assert!(held.starts_with("HTTP/1.1 408"), "{held}");
     assert_eq!(req(&n, "POST", "/v1/detect", &[octet], &person).status, 200);
