@@ -2,6 +2,7 @@
 //! makes the attack that used to work, then checks that it no longer does
 //! and that normal clients are still served. Real binary, model, FFmpeg and
 //! sockets on 127.0.0.1; every wait has a deadline.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 mod support;
 
