@@ -339,7 +339,7 @@ mod tests {
             ..StreamConfig::default()
         };
         let status = Arc::new(StreamStatus::new("loop", Arc::new(Metrics::new().unwrap())));
-        let first = ReconnectingSource::open(&cfg).unwrap();
+        let first = ReconnectingSource::open(&cfg, false).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let mut src = ReconnectingSource::new(cfg, Some(first), Arc::clone(&status), stop);
         let mut idle = Duration::ZERO;
