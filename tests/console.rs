@@ -302,7 +302,9 @@ async fn the_console_in_headless_chromium() {
         "serve",
         &addr,
         &format!(
-            "[server]\nlisten = \"{addr}\"\ntoken = \"{TOKEN}\"\n\n[storage]\ndir = \"{}\"\n\n\
+            // The Cameras page adds the RTSP test server on 127.0.0.1, which
+            // API streams may not reach by default (server.stream_deny).
+            "[server]\nlisten = \"{addr}\"\ntoken = \"{TOKEN}\"\nstream_deny = []\n\n[storage]\ndir = \"{}\"\n\n\
              [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n[jobs]\nretention_hours = 1\n\n\
              [[streams]]\nid = \"sample\"\nurl = \"{}\"\nloop = true\n",
             tmp.path().join("store").display(),
