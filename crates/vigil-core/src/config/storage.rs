@@ -21,7 +21,7 @@ impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("var/vigil"),
-            min_free_mb: 1024,
+            min_free_mb: 256,
         }
     }
 }
