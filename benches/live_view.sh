@@ -7,6 +7,7 @@
 # anything would show up as fewer processed frames.
 #
 #   benches/live_view.sh [STREAMS=3] [ROUND_SECONDS=20] [ROUNDS=3]
+# PROFILE=debug uses the debug build (when a release build is out of reach).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -14,7 +15,12 @@ streams=${1:-3}
 seconds=${2:-20}
 rounds=${3:-3}
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$root/third_party/onnxruntime/libonnxruntime.so}
-cargo build -q --release -p vigil -p vigil-benches --bin vigil --bin live-view
+profile=${PROFILE:-release}
+if [ "$profile" = release ]; then
+  cargo build -q --release -p vigil -p vigil-benches --bin vigil --bin live-view
+else
+  cargo build -q -p vigil -p vigil-benches --bin vigil --bin live-view
+fi
 work=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
@@ -27,7 +33,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
     printf '[[streams]]\nid = "s%s"\nurl = "data/video/vtest.avi"\nloop = true\n' "$i"
   done
 } > "$work/vigil.toml"
-RUST_LOG=warn target/release/vigil serve --config "$work/vigil.toml" 2>"$work/daemon.log" &
+RUST_LOG=warn target/$profile/vigil serve --config "$work/vigil.toml" 2>"$work/daemon.log" &
 pid=$!
 for _ in $(seq 1 240); do
   curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break
@@ -35,4 +41,4 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
-target/release/live-view "127.0.0.1:$port" s1 "$seconds" "$rounds"
+target/$profile/live-view "127.0.0.1:$port" s1 "$seconds" "$rounds"
