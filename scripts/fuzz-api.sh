@@ -12,14 +12,17 @@
 #
 # Where the run is narrowed, and why:
 # - camera URLs never leave 127.0.0.1: scripts/fuzz/hooks.py rewrites every
-#   schema-valid `url` of POST /v1/streams to a dead port on 127.0.0.1;
+#   schema-valid `url` of POST /v1/streams and PATCH /v1/streams/{id} to a
+#   dead port on 127.0.0.1;
 # - `positive_data_acceptance` is off for the three operations whose bodies
 #   carry constraints no schema can state: POST /v1/detect (the bytes must
 #   decode as an image), POST /v1/jobs (the video itself; an empty upload is
-#   refused) and POST /v1/streams (zone polygons must have an area, zone and
+#   refused), POST /v1/streams (zone polygons must have an area, zone and
 #   line names must be unique, a line's ends must differ, reconnect_max_s is
-#   at least reconnect_initial_s). Everything else about those operations,
-#   and every check on every other operation, stays.
+#   at least reconnect_initial_s) and PATCH /v1/streams/{id} (the same, on
+#   the merged result; `id` may only repeat the current one; tracker
+#   override keys must exist). Everything else about those operations, and
+#   every check on every other operation, stays.
 # Every check is on by default (schemathesis 4); `--checks all` on the
 # command line is not used because it would override the per-operation
 # exceptions in the config file.
@@ -117,6 +120,11 @@ checks.positive_data_acceptance.enabled = false
 [[operations]]
 include-path = "/v1/probe"
 include-method = "POST"
+checks.positive_data_acceptance.enabled = false
+
+[[operations]]
+include-path = "/v1/streams/{id}"
+include-method = "PATCH"
 checks.positive_data_acceptance.enabled = false
 TOML
 

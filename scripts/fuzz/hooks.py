@@ -1,7 +1,8 @@
 """Schemathesis hooks for scripts/fuzz-api.sh.
 
-Camera URLs must never leave this machine: `POST /v1/streams` and
-`POST /v1/probe` make the daemon connect to whatever `url` says. Every schema-valid URL the fuzzer
+Camera URLs must never leave this machine: `POST /v1/streams`,
+`POST /v1/probe` and a `PATCH /v1/streams/{id}` that changes `url` make the
+daemon connect to whatever `url` says. Every schema-valid URL the fuzzer
 generates is rewritten, just before the request is sent, to a URL on
 127.0.0.1 at a port where nothing listens (the daemon then reconnects with
 backoff, which is what a dead camera looks like). Invalid values (not a
@@ -27,7 +28,8 @@ def _local(url):
 @schemathesis.hook
 def before_call(context, case, **kwargs):
     # POST /v1/probe (the console's camera test) opens its url too.
-    if case.operation.method.upper() != "POST" or case.operation.path not in ("/v1/streams", "/v1/probe"):
+    op = (case.operation.method.upper(), case.operation.path)
+    if op not in (("POST", "/v1/streams"), ("POST", "/v1/probe"), ("PATCH", "/v1/streams/{id}")):
         return
     body = case.body
     if isinstance(body, dict) and isinstance(body.get("url"), str):

@@ -127,6 +127,15 @@ fn scale(p: [f32; 2], units: Units, w: f32, h: f32) -> [f32; 2] {
     }
 }
 
+/// Whether two lines judge sides the same way (names and filters aside).
+fn same_geometry(a: &LineConfig, b: &LineConfig) -> bool {
+    a.a == b.a
+        && a.b == b.b
+        && a.units == b.units
+        && a.anchor == b.anchor
+        && a.min_distance == b.min_distance
+}
+
 fn class_ok(classes: &[String], label: &str) -> bool {
     classes.is_empty() || classes.iter().any(|c| c == label)
 }
@@ -143,6 +152,40 @@ impl EventGenerator {
             pending_start: HashSet::new(),
             frame_no: 0,
         }
+    }
+
+    /// Replaces the zones and lines while tracks go on (a live edit). State
+    /// follows each rule by name: a zone keeps every track's inside/outside
+    /// state (moving a zone then raises the `zone.left`/`zone.entered` the
+    /// new shape implies, after `min_frames`); a line whose geometry changed
+    /// forgets which side tracks were on, so the next crossing is judged by
+    /// the new line alone and moving a line never counts a crossing by
+    /// itself. New rules start from scratch; removed ones drop their state.
+    pub fn set_rules(&mut self, zones: Vec<ZoneConfig>, lines: Vec<LineConfig>) {
+        let zone_map: Vec<Option<usize>> = zones
+            .iter()
+            .map(|z| self.zones.iter().position(|o| o.name == z.name))
+            .collect();
+        let line_map: Vec<Option<usize>> = lines
+            .iter()
+            .map(|l| {
+                self.lines
+                    .iter()
+                    .position(|o| o.name == l.name && same_geometry(o, l))
+            })
+            .collect();
+        for st in self.tracks.values_mut() {
+            st.zones = zone_map
+                .iter()
+                .map(|m| m.and_then(|i| st.zones.get(i).cloned()).unwrap_or_default())
+                .collect();
+            st.lines = line_map
+                .iter()
+                .map(|m| m.and_then(|i| st.lines.get(i).cloned()).unwrap_or_default())
+                .collect();
+        }
+        self.zones = zones;
+        self.lines = lines;
     }
 
     /// Live tracks with state (bounded by the tracker's live tracks).

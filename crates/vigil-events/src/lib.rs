@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod event;
 pub mod generator;
 mod geometry;
+pub mod homeassistant;
 pub mod mqtt;
 pub mod outbox;
 pub mod snapshots;

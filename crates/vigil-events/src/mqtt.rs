@@ -45,6 +45,10 @@ pub struct MqttTarget {
     pub events: Vec<String>,
     /// Messages that may wait for the broker before new ones are dropped.
     pub capacity: usize,
+    /// Publish Home Assistant discovery and states (see `homeassistant`).
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix, default `homeassistant`.
+    pub discovery_prefix: String,
 }
 
 impl MqttTarget {
@@ -58,6 +62,8 @@ impl MqttTarget {
             password: None,
             events: Vec::new(),
             capacity: 1024,
+            discovery: false,
+            discovery_prefix: "homeassistant".into(),
         }
     }
 
@@ -177,6 +183,77 @@ impl MqttSink {
                 }
             }
         }
+    }
+
+    /// Queues one retained QoS 1 message without blocking (dropped and
+    /// counted when the queue is full, like events).
+    fn publish_retained(&self, topic: String, payload: String) {
+        match self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, true, payload.into_bytes())
+        {
+            Ok(()) => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                let n = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if n.is_power_of_two() {
+                    tracing::warn!(host = %self.target.host, dropped = n, "MQTT discovery/state messages dropped");
+                }
+            }
+        }
+    }
+
+    /// Whether this broker gets Home Assistant discovery.
+    pub fn discovery(&self) -> bool {
+        self.target.discovery
+    }
+
+    /// Announces `stream`'s entities (retained configs), deletes those of
+    /// `gone`, and publishes `states` (`(topic, payload)` from the target's
+    /// state-topic helpers) so Home Assistant starts from the current values.
+    pub fn ha_announce(
+        &self,
+        stream: &str,
+        current: &crate::homeassistant::Entities,
+        gone: &crate::homeassistant::Entities,
+    ) {
+        if !self.target.discovery {
+            return;
+        }
+        for (t, p) in self.target.removal(stream, gone) {
+            self.publish_retained(t, p);
+        }
+        for (t, p) in self.target.discovery(stream, current) {
+            self.publish_retained(t, p);
+        }
+    }
+
+    /// Deletes every entity of a removed stream.
+    pub fn ha_remove(&self, stream: &str, entities: &crate::homeassistant::Entities) {
+        if !self.target.discovery {
+            return;
+        }
+        for (t, p) in self.target.removal(stream, entities) {
+            self.publish_retained(t, p);
+        }
+    }
+
+    /// Publishes one Home Assistant state.
+    pub fn ha_state(&self, state: &crate::homeassistant::State<'_>, stream: &str) {
+        if !self.target.discovery {
+            return;
+        }
+        use crate::homeassistant::State;
+        let (topic, payload) = match *state {
+            State::Objects(n) => (self.target.objects_state_topic(stream), n.to_string()),
+            State::Zone(z, on) => (
+                self.target.zone_state_topic(stream, z),
+                if on { "ON" } else { "OFF" }.to_string(),
+            ),
+            State::Line(l, d, n) => (self.target.line_state_topic(stream, l, d), n.to_string()),
+        };
+        self.publish_retained(topic, payload);
     }
 
     /// Messages accepted into the queue so far.

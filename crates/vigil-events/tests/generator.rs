@@ -381,3 +381,31 @@ fn event_json_has_the_contract_shape() {
     assert_eq!(v["bbox"].as_array().map(Vec::len), Some(4));
     assert!(uuid::Uuid::parse_str(v["id"].as_str().unwrap_or_default()).is_ok());
 }
+
+#[test]
+fn moving_a_line_live_judges_the_next_crossing_by_the_new_line() {
+    let mut g = EventGenerator::new(
+        StreamId("cam".into()),
+        vec![zone("yard", &square(0.0, 0.0, 1000.0, 1000.0))],
+        vec![line("gate", [0.0, 500.0], [1000.0, 500.0])],
+    );
+    // Settles above the old line (y = 500) and inside the zone.
+    let ev = run_y(&mut g, 1, &[300.0, 310.0, 320.0, 330.0], 0);
+    assert_eq!(of(&ev, EventType::ZoneEntered).len(), 1, "{ev:#?}");
+    // The line moves to y = 200, above the track: moving it is no crossing.
+    g.set_rules(
+        vec![zone("yard", &square(0.0, 0.0, 1000.0, 1000.0))],
+        vec![line("gate", [0.0, 200.0], [1000.0, 200.0])],
+    );
+    let ev = run_y(&mut g, 1, &[340.0, 350.0, 360.0], 4);
+    assert!(of(&ev, EventType::LineCrossed).is_empty(), "{ev:#?}");
+    // Crossing the old line's place counts nothing; crossing the new one
+    // upwards counts one "out", and the zone state carried over (no second
+    // zone.entered for the same stay).
+    let ev = run_y(&mut g, 1, &[480.0, 520.0, 560.0, 300.0, 150.0, 100.0], 7);
+    let crossed = of(&ev, EventType::LineCrossed);
+    assert_eq!(crossed.len(), 1, "{ev:#?}");
+    assert_eq!(crossed[0].direction, Some(Direction::Out));
+    assert!(of(&ev, EventType::ZoneEntered).is_empty(), "{ev:#?}");
+    assert_eq!(g.tracked(), 1);
+}

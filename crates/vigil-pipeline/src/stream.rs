@@ -294,7 +294,8 @@ impl PostState {
                 let t = Instant::now();
                 let (objects, started, ended) = match tracker {
                     Some(tr) => {
-                        let out = tr.update(&detections, clamp_u32(elapsed));
+                        let size = (frame.image.width(), frame.image.height());
+                        let out = tr.update_in_frame(size, &detections, clamp_u32(elapsed));
                         let objs = out.tracks.iter().map(|t| t.to_detection()).collect();
                         (objs, out.started, out.ended)
                     }

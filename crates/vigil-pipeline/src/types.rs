@@ -69,6 +69,18 @@ pub trait TrackStage: Send + 'static {
     /// many source frames passed since the previous update (≥ 1), so skipped
     /// or dropped frames are predicted across correctly.
     fn update(&mut self, detections: &[Detection], elapsed_frames: u32) -> TrackOutput;
+    /// [`Self::update`] told the frame's size (`width`, `height`), for
+    /// stages that judge boxes against the picture (area fractions,
+    /// normalised masks) before tracking. The pipeline calls this one.
+    fn update_in_frame(
+        &mut self,
+        frame_size: (u32, u32),
+        detections: &[Detection],
+        elapsed_frames: u32,
+    ) -> TrackOutput {
+        let _ = frame_size;
+        self.update(detections, elapsed_frames)
+    }
     /// Where the current tracks are expected `frames_ahead` frames after the
     /// last update, without changing state (drawn on skipped frames).
     fn predict(&self, frames_ahead: u32) -> Vec<Track>;

@@ -9,7 +9,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, MatchedPath, Multipart, Query
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,7 @@ use crate::limits::BodyPace;
 use crate::params::{IntRange, NumRange, QueryParams};
 use crate::state::JobBackend;
 use crate::state::SharedState;
-use crate::streams::{StreamState, StreamView};
+use crate::streams::{Origin, StreamDetail, StreamState, StreamView};
 use vigil_queue::{JobStatus, SubmitError};
 
 const MIB: u64 = 1024 * 1024;
@@ -217,6 +217,126 @@ pub struct StreamConfigDoc {
     /// Counting lines for `line.crossed` events.
     #[schema(nullable = false)]
     lines: Option<Vec<LineDoc>>,
+    /// `false` pauses the stream without forgetting it (default `true`).
+    #[schema(nullable = false)]
+    enabled: Option<bool>,
+    /// Object filters by class label, or `"*"` for every class.
+    #[schema(nullable = false)]
+    filters: Option<std::collections::BTreeMap<String, ObjectFilterDoc>>,
+    /// Polygons where detections are ignored.
+    #[schema(nullable = false, max_items = 64)]
+    masks: Option<Vec<MaskDoc>>,
+    /// Which events the stream raises.
+    #[schema(nullable = false)]
+    events: Option<StreamEventsDoc>,
+    /// Overrides of `[tracker]` keys for this stream, e.g. `{"track_buffer": 60}`.
+    #[schema(value_type = Option<Object>)]
+    tracker: Option<serde_json::Value>,
+}
+
+/// The body of `PATCH /v1/streams/{id}`: a JSON merge patch (RFC 7396) of
+/// the stream's settings. Every key is optional; `null` resets a key to its
+/// default; arrays are replaced whole, objects (`filters`, `events`,
+/// `tracker`) merged key by key. `id` may only repeat the current id; a
+/// `url` sent back masked keeps the stored one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct StreamPatchDoc {
+    #[schema(pattern = r"^[A-Za-z0-9_.-]{1,64}$")]
+    id: Option<String>,
+    #[schema(pattern = r"^(rtsp|rtsps|http|https)://\S+$")]
+    url: Option<String>,
+    #[schema(minimum = 1, maximum = 4294967295_u64)]
+    every: Option<u64>,
+    #[schema(exclusive_minimum = 0, maximum = 1000)]
+    fps: Option<f64>,
+    r#loop: Option<bool>,
+    #[schema(minimum = 1, maximum = 1024)]
+    ring_capacity: Option<u64>,
+    #[schema(exclusive_minimum = 0, maximum = 3600)]
+    stall_timeout_s: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 3600)]
+    reconnect_initial_s: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 3600)]
+    reconnect_max_s: Option<f64>,
+    transport: Option<TransportDoc>,
+    zones: Option<Vec<ZoneDoc>>,
+    lines: Option<Vec<LineDoc>>,
+    enabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    filters: Option<serde_json::Value>,
+    #[schema(max_items = 64)]
+    masks: Option<Vec<MaskDoc>>,
+    #[schema(value_type = Option<Object>)]
+    events: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    tracker: Option<serde_json::Value>,
+}
+
+/// One entry of a stream's `filters`; a class entry overrides `"*"` key
+/// by key. Detections failing a filter start no track and raise no event.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct ObjectFilterDoc {
+    #[schema(nullable = false, minimum = 0, maximum = 1)]
+    min_score: Option<f64>,
+    /// Box area: pixels when above 1, else a fraction of the frame.
+    #[schema(nullable = false, minimum = 0, maximum = 1000000000)]
+    min_area: Option<f64>,
+    #[schema(nullable = false, minimum = 0, maximum = 1000000000)]
+    max_area: Option<f64>,
+    /// Box width / height.
+    #[schema(nullable = false, minimum = 0, maximum = 1000000000)]
+    min_ratio: Option<f64>,
+    #[schema(nullable = false, minimum = 0, maximum = 1000000000)]
+    max_ratio: Option<f64>,
+    /// Processed frames a track must be seen in before it raises events.
+    #[schema(nullable = false, minimum = 0, maximum = 10000)]
+    min_frames: Option<u64>,
+}
+
+/// How a mask decides that a detection lies in it.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum MaskTestDoc {
+    /// The box's bottom-centre is inside (the default).
+    BottomCenter,
+    /// At least `min_overlap` of the box's area is inside.
+    Overlap,
+}
+
+/// A polygon where detections are ignored.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MaskDoc {
+    #[schema(nullable = false)]
+    name: Option<String>,
+    #[schema(min_items = 3, max_items = 1000, value_type = Vec<[f64; 2]>)]
+    points: Vec<[f64; 2]>,
+    #[schema(nullable = false)]
+    units: Option<UnitsDoc>,
+    #[schema(nullable = false)]
+    test: Option<MaskTestDoc>,
+    /// With `test = "overlap"` (default 0.5).
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 1)]
+    min_overlap: Option<f64>,
+    /// Labels the mask applies to; empty = every label.
+    #[schema(nullable = false)]
+    classes: Option<Vec<String>>,
+}
+
+/// A stream's `events` settings.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct StreamEventsDoc {
+    /// Event types raised; empty = all.
+    #[schema(nullable = false)]
+    types: Option<Vec<EventTypeDoc>>,
 }
 
 /// RTSP transport.
@@ -322,7 +442,7 @@ pub enum EventStatusDoc {
 }
 
 /// An event type (the contract's names).
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub enum EventTypeDoc {
     #[serde(rename = "track.started")]
@@ -384,7 +504,7 @@ pub struct EventRecordDoc {
     info(title = "vigil", description = "Real-time video object detection daemon (`vigil serve`)."),
     paths(
         healthz, readyz, metrics, openapi, detect, create_job, get_job, job_video, job_detections,
-        list_streams, create_stream, delete_stream, snapshot, events, event_snapshot,
+        list_streams, create_stream, get_stream, patch_stream, delete_stream, snapshot, events, event_snapshot,
         save_baseline, crate::console::login, crate::console::session_state,
         crate::console::logout, crate::console::live, crate::console::system_view,
         crate::console::probe
@@ -393,7 +513,8 @@ pub struct EventRecordDoc {
         ErrorBody, Health, Readiness, DetectResponse, DetectionDoc, JobCreated, JobView,
         JobStatusDoc, JobUpload, StreamView, StreamState, StreamConfigDoc, TransportDoc, UnitsDoc,
         AnchorDoc, ZoneDoc, LineDoc, EventRecordDoc, EventTypeDoc, EventStatusDoc,
-        DeliveryDoc, crate::streams::BaselineSaved, crate::console::Login, crate::console::SessionView,
+        DeliveryDoc, StreamDetail, Origin, ObjectFilterDoc, MaskDoc, MaskTestDoc,
+        StreamEventsDoc, StreamPatchDoc, crate::streams::BaselineSaved, crate::console::Login, crate::console::SessionView,
         crate::console::SystemView, crate::console::ProbeRequest, crate::console::ProbeResult,
         crate::console::ProbeTransport
     )),
@@ -447,7 +568,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/jobs/{id}/video", get(job_video))
         .route("/v1/jobs/{id}/detections", get(job_detections))
         .route("/v1/streams", get(list_streams).post(create_stream))
-        .route("/v1/streams/{id}", delete(delete_stream))
+        .route(
+            "/v1/streams/{id}",
+            get(get_stream).patch(patch_stream).delete(delete_stream),
+        )
         .route("/v1/streams/{id}/snapshot.jpg", get(snapshot))
         // Drift monitoring: the current window becomes the stream's baseline.
         .route("/v1/streams/{id}/baseline", post(save_baseline))
@@ -1157,12 +1281,17 @@ async fn list_streams(State(st): State<SharedState>) -> Json<Vec<StreamView>> {
     Json(st.ready.get().map(|r| r.streams.list()).unwrap_or_default())
 }
 
-/// Adds a stream at run time (same fields as a `[[streams]]` entry).
+/// Adds a stream at run time (same fields as a `[[streams]]` entry); it is
+/// stored before the answer, so it survives restarts.
 #[utoipa::path(post, path = "/v1/streams", tag = "streams",
     request_body = StreamConfigDoc,
-    responses((status = 201, body = StreamView, headers(("Location" = String, description = "/v1/streams/{id}")),
+    responses((status = 201, body = StreamDetail,
+            headers(("Location" = String, description = "/v1/streams/{id}"),
+                    ("ETag" = String, description = "the stream's revision, for If-Match")),
             links(
                 ("baseline" = (operation_id = "save_baseline", parameters(("id" = "$response.body#/id")))),
+                ("get" = (operation_id = "get_stream", parameters(("id" = "$response.body#/id")))),
+                ("patch" = (operation_id = "patch_stream", parameters(("id" = "$response.body#/id")))),
                 ("delete" = (operation_id = "delete_stream", parameters(("id" = "$response.body#/id")))))),
               (status = 400, description = "an invalid field (named), an unreadable body, or a source `server.stream_schemes`/`stream_deny`/`stream_allow`/`media_root` does not allow (\"cannot open the source\" where the reason would leak)", body = ErrorBody),
               (status = 403, description = "a cross-origin request (foreign `Origin`)", body = ErrorBody),
@@ -1181,24 +1310,103 @@ async fn create_stream(
     let cfg: StreamConfig = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid stream: {e}")))?;
     let streams = Arc::clone(&st.ready()?.streams);
-    let id = cfg.id.clone();
-    let view = tokio::task::spawn_blocking(move || {
-        streams.add(cfg, true)?;
-        streams
-            .get(&id)
-            .ok_or_else(|| ApiError::NotFound(format!("stream {id:?} vanished")))
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    let location = format!("/v1/streams/{}", view.id);
-    let mut resp = (StatusCode::CREATED, Json(view)).into_response();
+    let detail = tokio::task::spawn_blocking(move || streams.add(cfg))
+        .await
+        .map_err(ApiError::internal)??;
+    let location = format!("/v1/streams/{}", detail.status.id);
+    let mut resp = stream_response(StatusCode::CREATED, detail);
     if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
 }
 
-/// Stops and removes a stream.
+/// A stream in full with its `ETag`.
+fn stream_response(status: StatusCode, detail: StreamDetail) -> Response {
+    let etag = detail.etag();
+    let mut resp = (status, Json(detail)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+/// One stream: its status, where it came from (`config` or `api`), its
+/// revision and every setting (credentials masked), in one flat object.
+#[utoipa::path(get, path = "/v1/streams/{id}", tag = "streams",
+    params(("id" = String, Path, description = "stream id")),
+    responses((status = 200, body = StreamDetail,
+               headers(("ETag" = String, description = "the stream's revision, for If-Match"))),
+              (status = 404, description = "no such stream", body = ErrorBody),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_stream(
+    State(st): State<SharedState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let detail = st.ready()?.streams.detail(&id)?;
+    Ok(stream_response(StatusCode::OK, detail))
+}
+
+/// Changes a stream with a JSON merge patch (RFC 7396) over its settings:
+/// `null` resets a key to its default, arrays (zones, lines, masks) are
+/// replaced whole. Zones, lines, filters, masks and event settings apply
+/// from the next frame, with the decoder and the tracks untouched; other
+/// changes (url, every/fps, enabled, tracker, …) restart just this stream.
+/// An invalid patch changes nothing. With `If-Match`, a stale `ETag` is 412.
+#[utoipa::path(patch, path = "/v1/streams/{id}", tag = "streams",
+    params(("id" = String, Path, description = "stream id"),
+           ("If-Match" = Option<String>, Header, description = "the ETag the change is based on")),
+    request_body(content = StreamPatchDoc, content_type = "application/merge-patch+json",
+                 description = "any subset of the stream's configuration; `application/json` is accepted too"),
+    responses((status = 200, body = StreamDetail,
+               headers(("ETag" = String, description = "the new revision"))),
+              (status = 400, description = "the patch or the result is invalid; the message names the field", body = ErrorBody),
+              (status = 404, description = "no such stream", body = ErrorBody),
+              (status = 412, description = "If-Match does not match the current ETag", body = ErrorBody),
+              (status = 413, description = "body over 2 MiB", body = ErrorBody),
+              (status = 415, description = "not a JSON body", body = ErrorBody),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn patch_stream(
+    State(st): State<SharedState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim();
+            mime.eq_ignore_ascii_case("application/merge-patch+json")
+                || mime.eq_ignore_ascii_case("application/json")
+        });
+    if !json_body {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the patch as application/merge-patch+json".into(),
+        ));
+    }
+    let patch: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("the patch is not JSON: {e}")))?;
+    let if_match = headers
+        .get(header::IF_MATCH)
+        .map(|v| {
+            v.to_str()
+                .map(str::to_string)
+                .map_err(|_| ApiError::BadRequest("If-Match is not valid text".into()))
+        })
+        .transpose()?;
+    let streams = Arc::clone(&st.ready()?.streams);
+    let detail =
+        tokio::task::spawn_blocking(move || streams.patch(&id, &patch, if_match.as_deref()))
+            .await
+            .map_err(ApiError::internal)??;
+    Ok(stream_response(StatusCode::OK, detail))
+}
+
+/// Stops and removes a stream for good (a config-file stream stays deleted
+/// across restarts until its entry in the file changes).
 #[utoipa::path(delete, path = "/v1/streams/{id}", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 204, description = "removed"), (status = 404, description = "no such stream", body = ErrorBody),
@@ -1208,7 +1416,10 @@ async fn delete_stream(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    st.ready()?.streams.remove(&id)?;
+    let streams = Arc::clone(&st.ready()?.streams);
+    tokio::task::spawn_blocking(move || streams.remove(&id))
+        .await
+        .map_err(ApiError::internal)??;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -33,6 +33,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// `If-Match` did not match the current `ETag`.
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("upload exceeds server.max_upload_mb ({0} MiB)")]
     TooLarge(u64),
     /// The job queue is full; the client should retry after this many seconds.
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -121,5 +125,20 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         resp
+    }
+}
+
+impl From<crate::streams::StreamError> for ApiError {
+    fn from(e: crate::streams::StreamError) -> Self {
+        use crate::streams::StreamError as S;
+        match e {
+            S::Invalid(m) => ApiError::BadRequest(m),
+            e @ S::NotFound(_) => ApiError::NotFound(e.to_string()),
+            e @ S::Exists(_) => ApiError::Conflict(e.to_string()),
+            e @ S::Stale { .. } => ApiError::PreconditionFailed(e.to_string()),
+            S::Conflict(m) => ApiError::Conflict(m),
+            e @ S::Registry(_) => ApiError::Internal(e.to_string()),
+            S::Internal(m) => ApiError::Internal(m),
+        }
     }
 }

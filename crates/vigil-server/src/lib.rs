@@ -175,10 +175,11 @@ pub fn baseline_path(cfg: &Config, stream: &str) -> std::path::PathBuf {
 }
 
 /// Checks what `vigil-core` cannot: each stream's zones and lines (their
-/// types live in `vigil-events`). Used by `vigil config check` and at start.
+/// types live in `vigil-events`) and its tracker overrides. Used by
+/// `vigil config check` and at start.
 pub fn check_config(cfg: &Config) -> Result<(), String> {
     for s in &cfg.streams {
-        streams::event_generator(s)?;
+        streams::check_config_stream(s, &cfg.tracker)?;
     }
     Ok(())
 }
@@ -337,6 +338,8 @@ fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
             t.username.clone_from(&m.username);
             t.password.clone_from(&m.password);
             t.events.clone_from(&m.events);
+            t.discovery = m.discovery;
+            t.discovery_prefix.clone_from(&m.discovery_prefix);
             MqttSink::start(t)
         })
         .collect()
@@ -354,26 +357,33 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> 
     );
     let device = backend.device.to_string();
     let model = st.cfg.model.path.display().to_string();
+    // The stream registry shares the job database (WAL; one connection each).
+    let registry_path = st.cfg.storage.dir.join("jobs.sqlite3");
+    let registry = streams::Registry::open(&registry_path)
+        .map_err(|e| format!("{}: {e}", registry_path.display()))?;
     let streams = Arc::new(
         Streams::new(
             Arc::clone(&engine),
             st.cfg.tracker.clone(),
             Arc::clone(&st.metrics),
             outputs,
+            registry,
         )
         // Drift and camera-health monitoring ([drift], [health]).
         .with_monitoring(streams::Monitoring::from_config(&st.cfg))
         // What API clients may open, and how many streams at most.
         .with_limits(&st.cfg.server),
     );
-    for (i, s) in st.cfg.streams.iter().enumerate() {
-        if !st.cfg.shard.owns(shard, i) {
-            continue;
-        }
-        if let Err(e) = streams.add(s.clone(), false) {
-            tracing::error!(stream = %s.id, error = %e, "cannot start stream");
-        }
-    }
+    let owned: Vec<_> = st
+        .cfg
+        .streams
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| st.cfg.shard.owns(shard, *i))
+        .map(|(_, s)| s.clone())
+        .collect();
+    // Config streams are merged into the registry; what it holds then runs.
+    streams.restore(&owned).map_err(|e| e.to_string())?;
     if let JobBackend::Local(jobs) = &st.jobs {
         let workers = jobs.start_workers(Arc::clone(&engine));
         *st.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;

@@ -78,7 +78,14 @@ pub struct Metrics {
     /// for a listed stream, so a stream that is refused or removed leaves no
     /// series behind, even when its threads wind down after the removal.
     live: Mutex<HashMap<String, BTreeSet<String>>>,
+    /// `vigil_detections_filtered_total{stream,reason}`: detections dropped
+    /// by a stream's filters and masks before tracking (reasons in
+    /// [`FILTER_REASONS`]).
+    pub detections_filtered_total: IntCounterVec,
 }
+
+/// Reasons of `vigil_detections_filtered_total`.
+pub const FILTER_REASONS: &[&str] = &["score", "area", "ratio", "mask"];
 
 impl Metrics {
     /// Publishes `vigil_model_info` for the loaded model.
@@ -176,6 +183,13 @@ impl Metrics {
             ),
             &["stream", "kind"],
         )?;
+        let detections_filtered_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_detections_filtered_total",
+                "Detections dropped by a stream's object filters and masks before tracking, by reason (score, area, ratio, mask).",
+            ),
+            &["stream", "reason"],
+        )?;
         let stream_fps = GaugeVec::new(
             Opts::new(
                 "vigil_stream_fps",
@@ -215,6 +229,7 @@ impl Metrics {
         registry.register(Box::new(drift_psi.clone()))?;
         registry.register(Box::new(camera_anomalies_total.clone()))?;
         registry.register(Box::new(stream_fps.clone()))?;
+        registry.register(Box::new(detections_filtered_total.clone()))?;
         registry.register(Box::new(process::ProcessCollector::new()?))?;
         registry.register(Box::new(stage_seconds.clone()))?;
         registry.register(Box::new(frames_total.clone()))?;
@@ -264,6 +279,7 @@ impl Metrics {
             live_viewers,
             live_latency_seconds,
             live: Mutex::new(HashMap::new()),
+            detections_filtered_total,
         })
     }
 
@@ -287,6 +303,10 @@ impl Metrics {
         self.live_frames_encoded.with_label_values(&[stream]);
         self.live_frames_skipped.with_label_values(&[stream]);
         self.live_viewers.with_label_values(&[stream]).set(0);
+        for r in FILTER_REASONS {
+            self.detections_filtered_total
+                .with_label_values(&[stream, r]);
+        }
     }
 
     /// Drops a removed stream's series so ids of deleted streams do not
@@ -318,6 +338,11 @@ impl Metrics {
         let _ = self.live_frames_encoded.remove_label_values(&[stream]);
         let _ = self.live_frames_skipped.remove_label_values(&[stream]);
         let _ = self.live_viewers.remove_label_values(&[stream]);
+        for r in FILTER_REASONS {
+            let _ = self
+                .detections_filtered_total
+                .remove_label_values(&[stream, r]);
+        }
     }
 
     /// The registry's current values, for the console's system page.

@@ -75,6 +75,22 @@ pub struct MqttConfig {
     /// Event types published (see `EVENT_TYPES`); empty = all.
     #[serde(default)]
     pub events: Vec<String>,
+    /// Publish Home Assistant MQTT discovery (retained) for each stream: an
+    /// occupancy binary sensor per zone, in/out counters per line and an
+    /// "objects now" sensor, kept up to date and removed with the stream.
+    #[serde(default = "default_discovery")]
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix.
+    #[serde(default = "default_discovery_prefix")]
+    pub discovery_prefix: String,
+}
+
+fn default_discovery() -> bool {
+    true
+}
+
+fn default_discovery_prefix() -> String {
+    "homeassistant".into()
 }
 
 fn default_mqtt_port() -> u16 {
@@ -104,6 +120,15 @@ impl MqttConfig {
         {
             e.push(InvalidValue::new(
                 format!("{key}.topic_prefix"),
+                "must be non-empty, without '#', '+' or a trailing '/'",
+            ));
+        }
+        if self.discovery_prefix.is_empty()
+            || self.discovery_prefix.contains(['#', '+'])
+            || self.discovery_prefix.ends_with('/')
+        {
+            e.push(InvalidValue::new(
+                format!("{key}.discovery_prefix"),
                 "must be non-empty, without '#', '+' or a trailing '/'",
             ));
         }

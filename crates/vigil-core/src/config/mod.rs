@@ -31,7 +31,10 @@ pub use server::{
 };
 pub use shard::ShardConfig;
 pub use storage::StorageConfig;
-pub use streams::{check_stream_id, is_network_url, StreamConfig, StreamTransport};
+pub use streams::{
+    check_stream_id, is_network_url, MaskConfig, MaskTest, MaskUnits, ObjectFilter, StreamConfig,
+    StreamEvents, StreamTransport,
+};
 pub use tracker::TrackerConfig;
 pub use webhooks::{WebhookConfig, EVENT_TYPES};
 

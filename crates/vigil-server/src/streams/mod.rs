@@ -1,8 +1,18 @@
 //! Camera streams: configured at start-up or added at run time, each a
 //! [`ReconnectingSource`] feeding the shared engine and a [`StreamSink`].
+//!
+//! The set of streams and their settings is durable state ([`Registry`]):
+//! every add, edit and delete is committed to SQLite before it is applied.
+//! Every add, edit and restore goes through one check ([`Streams::check`]).
+//! Rule edits (zones, lines, filters, masks, events) swap the stream's
+//! [`RulesCell`] and apply from the next frame without touching the decoder
+//! or the tracker; any other change restarts just that stream.
 
 mod live;
 mod monitor;
+mod patch;
+mod registry;
+mod rules;
 mod sink;
 mod source;
 mod status;
@@ -18,15 +28,17 @@ use vigil_core::config::{is_network_url, StreamConfig, TrackerConfig};
 use vigil_core::{Detection, ImageBgr};
 use vigil_pipeline::{Engine, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
 use vigil_video::mask_url;
+use vigil_video::VideoSource;
 
-use vigil_events::{lines_from_tables, zones_from_tables, EventGenerator};
+use vigil_events::EventGenerator;
 
-use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::source_policy::{check_stream_source, CheckedSource, SourcePolicy, GENERIC_REFUSAL};
+use crate::source_policy::{check_stream_source, SourcePolicy, GENERIC_REFUSAL};
 pub use live::{LiveFeed, LiveFrame};
 pub use monitor::Monitoring;
 use monitor::{SharedDrift, StreamMonitor};
+pub use registry::{Origin, Registry, RegistryError};
+use rules::{FilteredTracker, Rules, RulesCell};
 pub use sink::EventOutputs;
 use sink::{Latest, StreamSink};
 pub use source::ReconnectingSource;
@@ -70,8 +82,72 @@ struct Sample {
     dropped: u64,
 }
 
+/// Errors of the stream supervisor; the HTTP layer maps them to statuses.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    /// A setting is invalid; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no stream {0:?}")]
+    NotFound(String),
+    #[error("stream {0:?} already exists")]
+    Exists(String),
+    /// `If-Match` named another revision than the stored one.
+    #[error("stream {id:?} was changed since that ETag (now {current}); GET it again and reapply the change")]
+    Stale { id: String, current: String },
+    /// The request conflicts with the stream's state.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// One stream in full, as `GET`/`PATCH /v1/streams/{id}` answer, in one
+/// flat object: its status (the fields of `GET /v1/streams`), where it came
+/// from, its revision, and every setting of its configuration (the keys of
+/// a `POST /v1/streams` body, defaults filled in, `url` masked) — the keys
+/// a `PATCH` edits.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StreamDetail {
+    #[serde(flatten)]
+    pub status: StreamView,
+    /// `config` (a `[[streams]]` entry, perhaps edited since) or `api`.
+    pub source: Origin,
+    /// Changes with every stored edit; also the `ETag` header (quoted).
+    pub revision: u64,
+    /// The settings other than `id` and `url` (which the status carries).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StreamDetail {
+    /// The `ETag` of this revision.
+    pub fn etag(&self) -> String {
+        etag(self.revision)
+    }
+}
+
+fn etag(revision: u64) -> String {
+    format!("\"{revision}\"")
+}
+
+/// What [`Streams::check`] proved and built: the stream's rules and tracker
+/// settings, ready to run.
+pub struct Checked {
+    rules: Rules,
+    tracker: TrackerConfig,
+}
+
 struct Entry {
     cfg: StreamConfig,
+    origin: Origin,
+    revision: u64,
+    /// Swapped whole by rule edits; read once per frame by the sink and the
+    /// tracker stage.
+    rules: Arc<RulesCell>,
     status: Arc<StreamStatus>,
     stop: Arc<AtomicBool>,
     handle: Option<StreamHandle>,
@@ -87,18 +163,16 @@ struct Entry {
 }
 
 impl Entry {
-    /// A stream with no monitoring state and no snapshot yet.
-    fn new(
-        cfg: StreamConfig,
-        status: Arc<StreamStatus>,
-        stop: Arc<AtomicBool>,
-        handle: Option<StreamHandle>,
-    ) -> Self {
+    /// A stream with no pipeline (paused, or failed before it started).
+    fn idle(stored: Stored, status: Arc<StreamStatus>, rules: Rules) -> Self {
         Entry {
-            cfg,
+            cfg: stored.cfg,
+            origin: stored.origin,
+            revision: stored.revision,
+            rules: Arc::new(RulesCell::new(rules)),
             status,
-            stop,
-            handle,
+            stop: Arc::new(AtomicBool::new(true)),
+            handle: None,
             latest: Arc::default(),
             prev: Sample::default(),
             prev_at: Instant::now(),
@@ -111,7 +185,22 @@ impl Entry {
     fn stats(&self) -> Option<&Arc<StreamStats>> {
         self.handle.as_ref().map(StreamHandle::stats)
     }
+
+    /// Stops the pipeline; its threads wind down in the background (a
+    /// decoder may sit in a read for up to the stall timeout).
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.handle.take() {
+            h.stop();
+            let id = self.cfg.id.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("vigil-stop-{id}"))
+                .spawn(move || drop(h.join()));
+        }
+    }
 }
+
+use registry::Stored;
 
 pub struct Streams {
     engine: Arc<Engine>,
@@ -121,10 +210,14 @@ pub struct Streams {
     entries: Mutex<BTreeMap<String, Entry>>,
     /// `[drift]`/`[health]`; set by `with_monitoring`, defaults otherwise.
     monitoring: Monitoring,
+    registry: Registry,
     /// What API clients may open (`server.stream_*`, `server.media_root`).
     policy: Arc<SourcePolicy>,
     /// `server.max_streams`.
     max_streams: usize,
+    /// Serialises adds, edits and deletes, so check → store → apply is one
+    /// step and a stale `If-Match` is always caught.
+    edits: Mutex<()>,
 }
 
 impl Streams {
@@ -133,6 +226,7 @@ impl Streams {
         tracker: TrackerConfig,
         metrics: Arc<Metrics>,
         out: EventOutputs,
+        registry: Registry,
     ) -> Self {
         Self {
             engine,
@@ -141,8 +235,10 @@ impl Streams {
             out,
             entries: Mutex::new(BTreeMap::new()),
             monitoring: Monitoring::from_config(&vigil_core::config::Config::default()),
+            registry,
             policy: Arc::new(SourcePolicy::default()),
             max_streams: usize::MAX,
+            edits: Mutex::new(()),
         }
     }
 
@@ -162,15 +258,15 @@ impl Streams {
     /// Saves the stream's current drift window as its baseline
     /// (`<baseline_dir>/<id>.json`, loaded again at start-up) and compares
     /// against it from now on. For `POST /v1/streams/{id}/baseline`.
-    pub fn save_baseline(&self, id: &str) -> Result<BaselineSaved, ApiError> {
+    pub fn save_baseline(&self, id: &str) -> Result<BaselineSaved, StreamError> {
         let drift = self
             .entries()
             .get(id)
-            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?
+            .ok_or_else(|| StreamError::NotFound(id.to_string()))?
             .drift
             .clone()
             .ok_or_else(|| {
-                ApiError::Conflict("drift monitoring is disabled (drift.enabled)".into())
+                StreamError::Conflict("drift monitoring is disabled (drift.enabled)".into())
             })?;
         let window = drift
             .lock()
@@ -178,12 +274,14 @@ impl Streams {
             .window()
             .clone();
         if window.detections == 0 {
-            return Err(ApiError::Conflict(format!(
+            return Err(StreamError::Conflict(format!(
                 "stream {id:?} has no detections in its drift window yet"
             )));
         }
         let path = self.monitoring.baseline_path(id);
-        window.save(&path).map_err(ApiError::internal)?;
+        window
+            .save(&path)
+            .map_err(|e| StreamError::Internal(e.to_string()))?;
         drift
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -200,79 +298,243 @@ impl Streams {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a stream. Blocking: a file is opened here, so a bad path is
-    /// reported to the caller. With `strict` (the API) that is a 400; from
-    /// the config the stream is listed as `failed` and the daemon runs on.
-    pub fn add(&self, mut cfg: StreamConfig, strict: bool) -> Result<(), ApiError> {
-        let problems = cfg.validate("stream");
-        if !problems.is_empty() {
-            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
-            return Err(ApiError::BadRequest(list.join("; ")));
-        }
-        let generator = event_generator(&cfg).map_err(ApiError::BadRequest)?;
-        if strict {
-            // API clients: only what `[server]` allows (see source_policy).
-            match check_stream_source(&cfg.url, &self.policy) {
-                Ok(CheckedSource::File(path)) => {
-                    // Open what was checked, not the client's spelling.
-                    cfg.url = path
-                        .to_str()
-                        .ok_or_else(|| ApiError::BadRequest(format!("url: {GENERIC_REFUSAL}")))?
-                        .to_string();
-                }
-                Ok(CheckedSource::Network { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(stream = %cfg.id, url = %mask_url(&cfg.url), reason = %e, "stream source refused");
-                    return Err(ApiError::BadRequest(e.client_message()));
-                }
+    fn edit_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.edits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The one check every add, edit and restore goes through: the fields,
+    /// the rules, the tracker overrides and, for streams from the API, the
+    /// source policy. Errors name the field (`streams[door].lines[0].a: …`).
+    pub fn check(&self, cfg: &StreamConfig, origin: Origin) -> Result<Checked, StreamError> {
+        let key = format!("streams[{}]", cfg.id);
+        let mut problems = cfg.validate(&key);
+        let rules = Rules::compile(cfg, &key)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        let tracker = cfg
+            .tracker_config(&self.tracker, &key)
+            .map_err(|p| problems.extend(p))
+            .ok();
+        if origin == Origin::Api {
+            // The hardening issue's policy: what an API client may open.
+            if let Err(e) = check_stream_source(&cfg.url, &self.policy) {
+                tracing::warn!(stream = %cfg.id, url = %mask_url(&cfg.url), reason = %e, "stream source refused");
+                problems.push(vigil_core::config::InvalidValue::new(
+                    format!("{key}.url"),
+                    e.client_message(),
+                ));
             }
         }
+        match (rules, tracker) {
+            (Some(rules), Some(tracker)) if problems.is_empty() => Ok(Checked { rules, tracker }),
+            _ => Err(StreamError::Invalid(
+                problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )),
+        }
+    }
+
+    /// Starts the streams stored in the registry after merging the config
+    /// file's `streams` into it (see [`registry`] for which wins). A stored
+    /// stream that no longer passes the check is listed as `failed` with
+    /// the reason, never started.
+    pub fn restore(&self, config: &[StreamConfig]) -> Result<(), StreamError> {
+        let _edit = self.edit_lock();
+        for stored in self.registry.reconcile(config)? {
+            let id = stored.cfg.id.clone();
+            let entry = match self.check(&stored.cfg, stored.origin) {
+                Ok(checked) => {
+                    // Not strict: a missing file is listed as failed.
+                    let first = self.open_first(&stored.cfg, false).unwrap_or_default();
+                    self.launch(stored, checked, first)?
+                }
+                Err(e) => {
+                    tracing::error!(stream = %id, error = %e, "stored stream is invalid; not started");
+                    let status = self.new_status(&id);
+                    status.set_state(StreamState::Failed, Some(&e.to_string()));
+                    Entry::idle(stored, status, Rules::default())
+                }
+            };
+            self.entries().insert(id, entry);
+        }
+        Ok(())
+    }
+
+    /// Adds a stream through the API: checked, stored, then started.
+    /// Blocking: a file is opened here, so a bad path is a 400.
+    pub fn add(&self, cfg: StreamConfig) -> Result<StreamDetail, StreamError> {
+        let _edit = self.edit_lock();
+        let checked = self.check(&cfg, Origin::Api)?;
         {
             let entries = self.entries();
             if entries.contains_key(&cfg.id) {
-                return Err(exists(&cfg.id));
+                return Err(StreamError::Exists(cfg.id));
             }
             if entries.len() >= self.max_streams {
-                return Err(ApiError::Conflict(format!(
+                return Err(StreamError::Conflict(format!(
                     "server.max_streams ({}) streams are running; remove one first",
                     self.max_streams
                 )));
             }
         }
-        let status = Arc::new(StreamStatus::new(&cfg.id, Arc::clone(&self.metrics)));
-        self.metrics.add_stream(&cfg.id);
-        let first = if is_network_url(&cfg.url) {
-            None
+        let first = self.open_first(&cfg, true)?;
+        let revision = self.registry.insert_api(&cfg)?;
+        let id = cfg.id.clone();
+        let entry = self.launch(
+            Stored {
+                cfg,
+                origin: Origin::Api,
+                revision,
+            },
+            checked,
+            first,
+        )?;
+        let detail = detail(&entry);
+        self.entries().insert(id, entry);
+        Ok(detail)
+    }
+
+    /// Applies an RFC 7396 merge patch to a stream's configuration. The
+    /// result goes through the same check as an add; nothing changes unless
+    /// it passes and is stored. `if_match` is the request's `If-Match`.
+    pub fn patch(
+        &self,
+        id: &str,
+        merge: &serde_json::Value,
+        if_match: Option<&str>,
+    ) -> Result<StreamDetail, StreamError> {
+        let _edit = self.edit_lock();
+        let (current, origin, revision) = {
+            let entries = self.entries();
+            let e = entries
+                .get(id)
+                .ok_or_else(|| StreamError::NotFound(id.to_string()))?;
+            (e.cfg.clone(), e.origin, e.revision)
+        };
+        // A bad patch is a 400 whatever its If-Match says: it could never
+        // succeed, so telling the client to re-read first would mislead.
+        let next = patch::apply(&current, merge)?;
+        let checked = self.check(&next, origin)?;
+        if let Some(given) = if_match {
+            if !patch::etag_matches(given, &etag(revision)) {
+                return Err(StreamError::Stale {
+                    id: id.to_string(),
+                    current: etag(revision),
+                });
+            }
+        }
+        if next == current {
+            return self.detail(id);
+        }
+        let restart = patch::needs_restart(&current, &next);
+        let first = if restart {
+            self.open_first(&next, true)?
         } else {
-            match ReconnectingSource::open(&cfg, strict) {
-                Ok(s) => Some(s),
-                Err(e) if strict => {
-                    self.metrics.remove_stream(&cfg.id);
-                    tracing::warn!(stream = %cfg.id, reason = %e, "stream source cannot be opened");
-                    return Err(ApiError::BadRequest(format!("url: {GENERIC_REFUSAL}")));
-                }
+            None
+        };
+        let revision = self.registry.update(&next)?;
+        let mut entries = self.entries();
+        let Some(entry) = entries.get_mut(id) else {
+            return Err(StreamError::NotFound(id.to_string()));
+        };
+        if restart {
+            tracing::info!(stream = %id, "stream settings changed; restarting the stream");
+            entry.stop();
+            entry.status.set_state(StreamState::Stopped, None);
+            let stored = Stored {
+                cfg: next,
+                origin,
+                revision,
+            };
+            *entry = self.launch(stored, checked, first)?;
+        } else {
+            tracing::info!(stream = %id, "stream rules changed; applied from the next frame");
+            entry.rules.store(checked.rules);
+            entry.cfg = next;
+            entry.revision = revision;
+        }
+        Ok(detail(entry))
+    }
+
+    /// Opens a file source up front (so a bad path is reported and the real
+    /// frame rate is known); network sources connect on the decoder thread.
+    /// With `strict` an error is returned, else logged (the stream then
+    /// shows the error while it keeps retrying).
+    fn open_first(
+        &self,
+        cfg: &StreamConfig,
+        strict: bool,
+    ) -> Result<Option<VideoSource>, StreamError> {
+        if !cfg.enabled || is_network_url(&cfg.url) {
+            return Ok(None);
+        }
+        match ReconnectingSource::open(cfg, strict) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if strict => {
+                // The detail stays in the log: it would tell a client which
+                // local files or ports exist.
+                tracing::warn!(stream = %cfg.id, reason = %e, "stream source cannot be opened");
+                Err(StreamError::Invalid(format!(
+                    "streams[{}].url: {GENERIC_REFUSAL}",
+                    cfg.id
+                )))
+            }
+            Err(e) => {
+                tracing::error!(stream = %cfg.id, error = %e, "cannot open stream source");
+                Ok(None)
+            }
+        }
+    }
+
+    fn new_status(&self, id: &str) -> Arc<StreamStatus> {
+        self.metrics.add_stream(id);
+        Arc::new(StreamStatus::new(id, Arc::clone(&self.metrics)))
+    }
+
+    /// Builds the running pipeline of a checked stream (or an idle entry
+    /// for a paused one).
+    fn launch(
+        &self,
+        stored: Stored,
+        checked: Checked,
+        first: Option<VideoSource>,
+    ) -> Result<Entry, StreamError> {
+        let cfg = stored.cfg.clone();
+        let status = self.new_status(&cfg.id);
+        if !cfg.enabled {
+            status.set_state(StreamState::Stopped, Some("paused (enabled = false)"));
+            tracing::info!(stream = %cfg.id, "stream paused");
+            return Ok(Entry::idle(stored, status, checked.rules));
+        }
+        if first.is_none() && !is_network_url(&cfg.url) {
+            // A file that could not be opened (restore, non-strict).
+            return match ReconnectingSource::open(&cfg, false) {
+                Ok(f) => self.launch(stored, checked, Some(f)),
                 Err(e) => {
                     status.set_state(StreamState::Failed, Some(&e.to_string()));
-                    let entry = Entry::new(cfg, status, Arc::new(AtomicBool::new(true)), None);
-                    self.insert(entry).map_err(|e| exists(&e.cfg.id))?;
-                    return Ok(());
+                    Ok(Entry::idle(stored, status, checked.rules))
                 }
-            }
-        };
+            };
+        }
         let fps = first
             .as_ref()
             .map_or(source::ASSUMED_LIVE_FPS, |s| s.info().fps);
-        let tracker = match vigil_pipeline::tracker(&self.tracker, fps) {
-            Ok(t) => t,
-            Err(e) => {
-                self.metrics.remove_stream(&cfg.id);
-                return Err(ApiError::internal(e));
-            }
-        };
+        let inner =
+            vigil_pipeline::tracker(&checked.tracker, fps).map_err(StreamError::Internal)?;
+        let generator = EventGenerator::new(
+            vigil_core::StreamId(cfg.id.clone()),
+            checked.rules.zones.clone(),
+            checked.rules.lines.clone(),
+        );
+        let rules = Arc::new(RulesCell::new(checked.rules));
+        let tracker = FilteredTracker::new(inner, Arc::clone(&rules), &cfg.id, &self.metrics);
         let stop = Arc::new(AtomicBool::new(false));
         let source =
             ReconnectingSource::new(cfg.clone(), first, Arc::clone(&status), Arc::clone(&stop))
-                .with_policy(strict.then(|| Arc::clone(&self.policy)));
+                .with_policy((stored.origin == Origin::Api).then(|| Arc::clone(&self.policy)));
         let latest: Latest = Arc::default();
         let drift = self.monitoring.drift_monitor(&cfg.id);
         let health = self.monitoring.health_monitor(&cfg.id);
@@ -286,61 +548,48 @@ impl Streams {
             generator,
             self.out.clone(),
         )
+        .with_rules(Arc::clone(&rules))
         .with_monitor(monitor);
         let live = Arc::new(LiveFeed::new(&cfg.id, Arc::clone(&self.metrics)));
         let sink = sink.with_live(Arc::clone(&live));
         let mut opts = StreamOptions::new(cfg.id.clone());
         opts.ring_capacity = cfg.ring_capacity;
         opts.skip = SkipPolicy::from_options(cfg.every, cfg.fps);
-        tracing::info!(stream = %cfg.id, url = %mask_url(&cfg.url), "stream added");
-        let handle = self
-            .engine
-            .add_stream(Box::new(source), Box::new(sink), Some(tracker), opts);
-        let entry = Entry {
+        tracing::info!(stream = %cfg.id, url = %mask_url(&cfg.url), source = stored.origin.as_str(), "stream added");
+        let handle = self.engine.add_stream(
+            Box::new(source),
+            Box::new(sink),
+            Some(Box::new(tracker)),
+            opts,
+        );
+        Ok(Entry {
+            rules,
+            stop,
+            handle: Some(handle),
             latest,
             drift,
             decode_watch: self.monitoring.decode_watch(&cfg.id),
             live: Some(live),
-            ..Entry::new(cfg, status, stop, Some(handle))
+            ..Entry::idle(stored, status, Rules::default())
+        })
+    }
+
+    /// Stops and forgets a stream for good (also across restarts).
+    pub fn remove(&self, id: &str) -> Result<(), StreamError> {
+        let _edit = self.edit_lock();
+        if !self.entries().contains_key(id) {
+            return Err(StreamError::NotFound(id.to_string()));
+        }
+        self.registry.delete(id)?;
+        let Some(mut entry) = self.entries().remove(id) else {
+            return Err(StreamError::NotFound(id.to_string()));
         };
-        if let Err(lost) = self.insert(entry) {
-            // Lost a race with a concurrent add of the same id.
-            lost.stop.store(true, Ordering::SeqCst);
-            if let Some(handle) = lost.handle {
-                handle.stop();
-                std::thread::spawn(move || drop(handle.join()));
-            }
-            return Err(exists(&lost.cfg.id));
-        }
-        Ok(())
-    }
-
-    /// Adds an entry unless its id is taken; then the entry comes back so
-    /// the caller can stop what it started.
-    fn insert(&self, entry: Entry) -> Result<(), Box<Entry>> {
-        let mut entries = self.entries();
-        if entries.contains_key(&entry.cfg.id) {
-            return Err(Box::new(entry));
-        }
-        entries.insert(entry.cfg.id.clone(), entry);
-        Ok(())
-    }
-
-    /// Stops and forgets a stream. Its threads wind down in the background
-    /// (a decoder may sit in a read for up to the stall timeout).
-    pub fn remove(&self, id: &str) -> Result<(), ApiError> {
-        let entry = self
-            .entries()
-            .remove(id)
-            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?;
-        entry.stop.store(true, Ordering::SeqCst);
-        if let Some(h) = entry.handle {
-            h.stop();
-            let _ = std::thread::Builder::new()
-                .name(format!("vigil-stop-{id}"))
-                .spawn(move || drop(h.join()));
-        }
+        entry.stop();
         entry.status.set_state(StreamState::Stopped, None);
+        let entities = entry.rules.load().entities();
+        for m in &self.out.mqtt {
+            m.ha_remove(id, &entities);
+        }
         self.metrics.remove_stream(id);
         tracing::info!(stream = %id, "stream removed");
         Ok(())
@@ -350,29 +599,33 @@ impl Streams {
         self.entries().values().map(view).collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<StreamView> {
-        self.entries().get(id).map(view)
+    /// One stream in full, for `GET /v1/streams/{id}`.
+    pub fn detail(&self, id: &str) -> Result<StreamDetail, StreamError> {
+        self.entries()
+            .get(id)
+            .map(detail)
+            .ok_or_else(|| StreamError::NotFound(id.to_string()))
     }
 
     /// The latest processed frame and its objects; `Ok(None)` before the first.
     #[allow(clippy::type_complexity)]
-    pub fn latest(&self, id: &str) -> Result<Option<(Arc<ImageBgr>, Vec<Detection>)>, ApiError> {
+    pub fn latest(&self, id: &str) -> Result<Option<(Arc<ImageBgr>, Vec<Detection>)>, StreamError> {
         let entries = self.entries();
         let e = entries
             .get(id)
-            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?;
+            .ok_or_else(|| StreamError::NotFound(id.to_string()))?;
         let slot = e.latest.lock().unwrap_or_else(|p| p.into_inner());
         Ok(slot.clone())
     }
 
     /// The stream's live feed and the zones and lines to draw over it.
-    pub fn live(&self, id: &str) -> Result<(Arc<LiveFeed>, LiveRules), ApiError> {
+    pub fn live(&self, id: &str) -> Result<(Arc<LiveFeed>, LiveRules), StreamError> {
         let entries = self.entries();
         let e = entries
             .get(id)
-            .ok_or_else(|| ApiError::NotFound(format!("no stream {id:?}")))?;
+            .ok_or_else(|| StreamError::NotFound(id.to_string()))?;
         let feed = e.live.clone().ok_or_else(|| {
-            ApiError::Conflict(format!(
+            StreamError::Conflict(format!(
                 "stream {id:?} is not running: {}",
                 e.status.error().unwrap_or_else(|| "no source".into())
             ))
@@ -532,9 +785,9 @@ fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
-/// The stream's zones and lines, checked, as an event generator; errors name
-/// the key (`streams[door].zones[0].points: …`).
-pub fn event_generator(cfg: &StreamConfig) -> Result<EventGenerator, String> {
+/// `vigil config check`'s view of one `[[streams]]` entry: its rules and
+/// tracker overrides (the rest is checked by `vigil-core`).
+pub fn check_config_stream(cfg: &StreamConfig, tracker: &TrackerConfig) -> Result<(), String> {
     let key = format!("streams[{}]", cfg.id);
     let join = |v: Vec<vigil_core::config::InvalidValue>| {
         v.iter()
@@ -542,19 +795,23 @@ pub fn event_generator(cfg: &StreamConfig) -> Result<EventGenerator, String> {
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let zones = zones_from_tables(&key, &cfg.zones).map_err(join)?;
-    let lines = lines_from_tables(&key, &cfg.lines).map_err(join)?;
-    let problems = vigil_events::validate_all(&key, &zones, &lines);
-    if !problems.is_empty() {
-        return Err(join(problems));
-    }
-    Ok(EventGenerator::new(
-        vigil_core::StreamId(cfg.id.clone()),
-        zones,
-        lines,
-    ))
+    Rules::compile(cfg, &key).map_err(join)?;
+    cfg.tracker_config(tracker, &key).map_err(join)?;
+    Ok(())
 }
 
-fn exists(id: &str) -> ApiError {
-    ApiError::Conflict(format!("stream {id:?} already exists"))
+fn detail(e: &Entry) -> StreamDetail {
+    let mut settings = match serde_json::to_value(&e.cfg) {
+        Ok(serde_json::Value::Object(m)) => m,
+        // A config is always an object; an empty one only hides settings.
+        _ => serde_json::Map::new(),
+    };
+    settings.remove("id");
+    settings.remove("url");
+    StreamDetail {
+        status: view(e),
+        source: e.origin,
+        revision: e.revision,
+        settings,
+    }
 }

@@ -1,14 +1,19 @@
 //! The sink at the end of a camera stream: metrics, events into the durable
 //! outbox, and the latest processed frame for `snapshot.jpg`.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use vigil_core::{Detection, ImageBgr};
-use vigil_events::{EventGenerator, FrameMeta, MqttSink, Outbox, SnapshotStore};
+use vigil_core::{Detection, ImageBgr, TrackId};
+use vigil_events::homeassistant::{self, Entities, State};
+use vigil_events::{
+    Direction, EventGenerator, EventType, FrameMeta, MqttSink, Outbox, SnapshotStore,
+};
 use vigil_pipeline::{FrameResult, FrameSink, StreamSummary};
 
 use super::live::LiveFeed;
 use super::monitor::StreamMonitor;
+use super::rules::{Confirmation, Rules, RulesCell};
 use super::status::{StreamState, StreamStatus};
 use crate::metrics::Metrics;
 
@@ -70,6 +75,23 @@ pub struct StreamSink {
     monitor: Option<StreamMonitor>,
     /// The console's live view; encodes only while watched.
     live: Option<Arc<LiveFeed>>,
+    /// The stream's live rules and the version `events` was last given.
+    rules: Arc<RulesCell>,
+    applied: Arc<Rules>,
+    confirm: Confirmation,
+    /// Home Assistant states, published on change to brokers with discovery.
+    ha: HaStates,
+}
+
+/// What Home Assistant shows of one stream.
+#[derive(Default)]
+struct HaStates {
+    entities: Entities,
+    /// Tracks inside each zone (from `zone.entered`/`zone.left`).
+    occupied: HashMap<String, HashSet<TrackId>>,
+    /// Crossings per line and direction since the stream started.
+    counts: HashMap<(String, Direction), u64>,
+    objects: Option<usize>,
 }
 
 impl StreamSink {
@@ -90,6 +112,93 @@ impl StreamSink {
             out,
             monitor: None,
             live: None,
+            rules: Arc::default(),
+            applied: Arc::default(),
+            confirm: Confirmation::default(),
+            ha: HaStates::default(),
+        }
+    }
+
+    /// The stream's rules; the generator must have been built from the
+    /// rules the cell holds now.
+    pub fn with_rules(mut self, rules: Arc<RulesCell>) -> Self {
+        self.applied = rules.load();
+        self.rules = rules;
+        let current = Arc::clone(&self.applied);
+        self.announce(&current);
+        self
+    }
+
+    fn discovery(&self) -> impl Iterator<Item = &MqttSink> {
+        self.out.mqtt.iter().filter(|m| m.discovery())
+    }
+
+    fn ha_state(&self, state: &State<'_>) {
+        for m in self.discovery() {
+            m.ha_state(state, &self.id);
+        }
+    }
+
+    /// (Re)announces the stream's Home Assistant entities after a start or
+    /// a rule edit: removed zones and lines are deleted, current ones get
+    /// their configs and present states.
+    fn announce(&mut self, rules: &Rules) {
+        if self.discovery().next().is_none() {
+            return;
+        }
+        let current = rules.entities();
+        let gone = homeassistant::diff(&self.ha.entities, &current);
+        for m in self.discovery() {
+            m.ha_announce(&self.id, &current, &gone);
+        }
+        self.ha.occupied.retain(|z, _| current.zones.contains(z));
+        self.ha.counts.retain(|(l, _), _| current.lines.contains(l));
+        for z in &current.zones {
+            let on = self.ha.occupied.get(z).is_some_and(|s| !s.is_empty());
+            self.ha_state(&State::Zone(z, on));
+        }
+        for l in &current.lines {
+            for d in [Direction::In, Direction::Out] {
+                let n = self.ha.counts.get(&(l.clone(), d)).copied().unwrap_or(0);
+                self.ha_state(&State::Line(l, d, n));
+            }
+        }
+        self.ha_state(&State::Objects(self.ha.objects.unwrap_or(0)));
+        self.ha.entities = current;
+    }
+
+    /// Publishes the Home Assistant states a processed frame changed.
+    fn update_ha(&mut self, objects: usize, events: &[vigil_events::Event]) {
+        if self.discovery().next().is_none() {
+            return;
+        }
+        if self.ha.objects != Some(objects) {
+            self.ha.objects = Some(objects);
+            self.ha_state(&State::Objects(objects));
+        }
+        for e in events {
+            match (e.kind, &e.zone, &e.line, e.direction, e.track_id) {
+                (EventType::ZoneEntered | EventType::ZoneLeft, Some(z), _, _, Some(id)) => {
+                    let set = self.ha.occupied.entry(z.clone()).or_default();
+                    let was = !set.is_empty();
+                    if e.kind == EventType::ZoneEntered {
+                        set.insert(id);
+                    } else {
+                        set.remove(&id);
+                    }
+                    let now = !set.is_empty();
+                    if was != now {
+                        self.ha_state(&State::Zone(z, now));
+                    }
+                }
+                (EventType::LineCrossed, _, Some(l), Some(d), _) => {
+                    let n = self.ha.counts.entry((l.clone(), d)).or_insert(0);
+                    *n += 1;
+                    let n = *n;
+                    self.ha_state(&State::Line(l, d, n));
+                }
+                _ => {}
+            }
         }
     }
 
@@ -140,9 +249,22 @@ impl StreamSink {
             pts_ms: r.frame.pts.0,
             at: r.frame.captured_at,
         };
+        // A live edit is picked up here, between two frames: same tracks,
+        // new zones and lines.
+        let rules = self.rules.load();
+        if !Arc::ptr_eq(&rules, &self.applied) {
+            self.events
+                .set_rules(rules.zones.clone(), rules.lines.clone());
+            self.applied = Arc::clone(&rules);
+            self.announce(&rules);
+        }
+        let released = self.confirm.release(&rules, &r.objects, &r.ended_tracks);
         let mut events =
             self.events
-                .on_objects(&meta, &r.objects, &r.started_tracks, &r.ended_tracks);
+                .on_objects(&meta, &released, &r.started_tracks, &r.ended_tracks);
+        // Home Assistant follows every event, whatever `events.types` keeps.
+        self.update_ha(released.len(), &events);
+        events.retain(|e| rules.raises(e.kind.as_str()));
         if events.is_empty() {
             return;
         }

@@ -1,0 +1,180 @@
+//! `PATCH /v1/streams/{id}`: RFC 7396 merge patches over a stream's
+//! configuration, `If-Match` comparison, and which edits need a restart.
+
+use serde_json::Value;
+use vigil_core::config::StreamConfig;
+use vigil_video::mask_url;
+
+use super::StreamError;
+
+/// Largest nesting a patch may have; far above any real configuration, low
+/// enough that recursion can never exhaust the stack.
+const MAX_DEPTH: usize = 32;
+
+/// RFC 7396: objects merge key by key, `null` removes a key, anything else
+/// replaces the target.
+fn merge(target: &mut Value, patch: &Value, depth: usize) -> Result<(), StreamError> {
+    if depth > MAX_DEPTH {
+        return Err(StreamError::Invalid(format!(
+            "the patch nests deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    let Value::Object(p) = patch else {
+        *target = patch.clone();
+        return Ok(());
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in p {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge(t.entry(k.clone()).or_insert(Value::Null), v, depth + 1)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `current` with `patch` merged in, parsed back into a configuration.
+/// Removing a key resets it to its default. The id cannot change, and a
+/// `url` sent back exactly as the API showed it (credentials masked) keeps
+/// the stored URL, so a client can round-trip what it read.
+pub fn apply(current: &StreamConfig, patch: &Value) -> Result<StreamConfig, StreamError> {
+    if !patch.is_object() {
+        return Err(StreamError::Invalid(
+            "the body must be a JSON object (an RFC 7396 merge patch)".into(),
+        ));
+    }
+    let key = format!("streams[{}]", current.id);
+    let mut doc = serde_json::to_value(current)
+        .map_err(|e| StreamError::Internal(format!("cannot encode the stream: {e}")))?;
+    merge(&mut doc, patch, 0)?;
+    if doc.get("id") != Some(&Value::String(current.id.clone())) {
+        return Err(StreamError::Invalid(format!(
+            "{key}.id: cannot be changed (delete the stream and add it under the new id)"
+        )));
+    }
+    let masked = mask_url(&current.url);
+    if doc.get("url").and_then(Value::as_str) == Some(masked.as_str()) {
+        doc["url"] = Value::String(current.url.clone());
+    }
+    serde_json::from_value(doc).map_err(|e| StreamError::Invalid(format!("{key}: {e}")))
+}
+
+/// Whether going from `a` to `b` needs a new decoder and tracker. Rules
+/// (zones, lines, filters, masks, events) apply live; everything else —
+/// the URL, sampling, buffering, timeouts, tracker settings, pausing —
+/// restarts just this stream.
+pub fn needs_restart(a: &StreamConfig, b: &StreamConfig) -> bool {
+    let rules_only = |c: &StreamConfig| StreamConfig {
+        zones: Vec::new(),
+        lines: Vec::new(),
+        filters: Default::default(),
+        masks: Vec::new(),
+        events: Default::default(),
+        ..c.clone()
+    };
+    rules_only(a) != rules_only(b)
+}
+
+/// `If-Match` against the current `ETag`: `*`, or a comma-separated list
+/// of entity tags (weak ones compared by their value, as for a
+/// `PATCH` whose representation is JSON either way).
+pub fn etag_matches(header: &str, current: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cam() -> StreamConfig {
+        StreamConfig {
+            id: "cam".into(),
+            url: "rtsp://admin:hunter2@10.0.0.5/live".into(),
+            every: Some(2),
+            ..StreamConfig::default()
+        }
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The examples of RFC 7396 appendix A that matter here.
+        let mut t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
+        merge(&mut t, &json!({"a": "z", "c": {"f": null}}), 0).unwrap();
+        assert_eq!(t, json!({"a": "z", "c": {"d": "e"}}));
+        let mut t = json!({"a": [{"b": "c"}]});
+        merge(&mut t, &json!({"a": [1]}), 0).unwrap();
+        assert_eq!(t, json!({"a": [1]}));
+        let mut t = json!({"a": "foo"});
+        merge(&mut t, &json!({"a": {"bb": {"ccc": null}}}), 0).unwrap();
+        assert_eq!(t, json!({"a": {"bb": {}}}));
+    }
+
+    #[test]
+    fn apply_resets_removed_keys_and_keeps_a_masked_url() {
+        let c = cam();
+        let masked = mask_url(&c.url);
+        assert_ne!(masked, c.url);
+        let next = apply(&c, &json!({"every": null, "fps": 5.0, "url": masked})).unwrap();
+        assert_eq!(next.every, None);
+        assert_eq!(next.fps, Some(5.0));
+        assert_eq!(next.url, c.url, "the masked echo keeps the real URL");
+    }
+
+    #[test]
+    fn apply_names_bad_fields() {
+        let c = cam();
+        let e = apply(&c, &json!({"id": "other"})).unwrap_err().to_string();
+        assert!(e.contains("streams[cam].id"), "{e}");
+        let e = apply(&c, &json!({"evry": 3})).unwrap_err().to_string();
+        assert!(e.contains("evry"), "{e}");
+        let e = apply(&c, &json!({"every": "three"}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("streams[cam]"), "{e}");
+        assert!(apply(&c, &json!([1])).is_err());
+        let mut deep = json!(1);
+        for _ in 0..100 {
+            deep = json!({ "zones": deep });
+        }
+        assert!(apply(&c, &deep).is_err());
+    }
+
+    #[test]
+    fn only_non_rule_changes_restart() {
+        let c = cam();
+        let lines = apply(
+            &c,
+            &json!({"lines": [{"name": "gate", "a": [0, 1], "b": [2, 3]}],
+                    "filters": {"*": {"min_score": 0.5}}}),
+        )
+        .unwrap();
+        assert!(!needs_restart(&c, &lines));
+        for p in [
+            json!({"url": "rtsp://h/other"}),
+            json!({"enabled": false}),
+            json!({"every": 3}),
+            json!({"tracker": {"track_buffer": 60}}),
+        ] {
+            assert!(needs_restart(&c, &apply(&c, &p).unwrap()), "{p}");
+        }
+    }
+
+    #[test]
+    fn if_match_forms() {
+        assert!(etag_matches("\"3\"", "\"3\""));
+        assert!(etag_matches("W/\"3\"", "\"3\""));
+        assert!(etag_matches("\"1\", \"3\"", "\"3\""));
+        assert!(etag_matches("*", "\"3\""));
+        assert!(!etag_matches("\"2\"", "\"3\""));
+        assert!(!etag_matches("3", "\"3\""));
+    }
+}
