@@ -73,7 +73,7 @@ pub struct StreamConfig {
 pub struct ObjectFilter {
     /// Least detector score (on top of `model.conf`, which applies first).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_score: Option<f32>,
+    pub min_score: Option<f64>,
     /// Least box area: pixels when above 1, else a fraction of the frame
     /// (so `0.01` is 1 % of the picture whatever the resolution).
     #[serde(skip_serializing_if = "Option::is_none")]

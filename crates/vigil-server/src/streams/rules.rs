@@ -114,7 +114,7 @@ impl Rules {
     pub fn reject(&self, d: &Detection, width: u32, height: u32) -> Option<FilterReason> {
         let f = self.filter(&d.label);
         let (w, h) = (f64::from(width), f64::from(height));
-        if f.min_score.is_some_and(|s| d.score < s) {
+        if f.min_score.is_some_and(|s| f64::from(d.score) < s) {
             return Some(FilterReason::Score);
         }
         let area = f64::from(d.bbox.area());
