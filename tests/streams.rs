@@ -147,7 +147,7 @@ fn api_streams_and_edits_survive_kill_9_and_deletes_stick() {
         &n,
         "POST",
         "/v1/streams",
-        &[],
+        &[("Content-Type", "application/json")],
         &json!({"id": "cam", "url": url, "fps": 2.0}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
