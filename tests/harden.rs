@@ -523,3 +523,33 @@ fn config_numbers_are_bounded_and_open_listens_need_a_token() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn uploads_get_507_below_the_free_space_floor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\nintra_threads = 1\n",
+        tmp.path().join("store").display()
+    );
+    // A floor no disk meets: every upload is turned away before it is read.
+    let mut n = Node::start_env(
+        tmp.path(),
+        "vigil",
+        "serve",
+        &addr,
+        &config,
+        &[("VIGIL_STORAGE_MIN_FREE_MB", "1073741824")],
+    );
+    n.wait_ready();
+    let r = req(
+        &n,
+        "POST",
+        "/v1/jobs",
+        &[("Content-Type", "application/octet-stream")],
+        b"RIFF",
+    );
+    assert_eq!(r.status, 507, "{}", r.text());
+    assert!(error_of(&r).contains("storage.min_free_mb"), "{}", r.text());
+    assert_eq!(req(&n, "GET", "/healthz", &[], b"").status, 200);
+}
