@@ -152,12 +152,11 @@ fn default_model_becomes_batch_dynamic() {
 fn decode_encode_roundtrip_is_exact() {
     let bytes = std::fs::read(default_model()).unwrap();
     let again = decode_model(&bytes).unwrap().encode_to_vec();
+    // Byte-identical re-encoding is the whole claim: every field, unknown
+    // ones included, survives decode + encode (running both copies through
+    // ONNX Runtime would compare the model with itself).
+    assert_eq!(again.len(), bytes.len());
     assert!(again == bytes, "re-encoding changed the model bytes");
-    // And it still loads and computes the same thing.
-    let frames = photo_tensors(1);
-    let (_, a) = run(&mut session(&bytes), &frames, 640);
-    let (_, b) = run(&mut session(&again), &frames, 640);
-    assert_eq!(a, b);
 }
 
 #[test]

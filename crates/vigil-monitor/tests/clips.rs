@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::SystemTime;
 
 use vigil_monitor::{AnomalyKind, Detail, HealthMonitor, HealthParams};
@@ -15,17 +14,10 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// ffmpeg (Debian package, installed by make setup), killed and failing the
+/// test if it runs past two minutes.
 fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg (Debian package ffmpeg, installed by make setup)");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigil_testkit::ffmpeg_bounded(args, std::time::Duration::from_secs(120));
 }
 
 /// Every anomaly kind the monitor reports over the whole clip, in order.

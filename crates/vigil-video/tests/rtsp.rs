@@ -19,8 +19,33 @@ fn opts(open_ms: u64, read_ms: u64, transport: RtspTransport) -> SourceOptions {
     }
 }
 
-/// Reads `want` frames within `budget`, checking live-stream invariants.
-fn read_frames(src: &mut VideoSource, want: u64, budget: Duration) {
+/// Runs `f` on its own thread and fails the test if it has not returned
+/// within `limit`. The reads below block inside FFmpeg; the read timeout is
+/// the thing under test, so a deadline checked only between reads would
+/// never fire if it broke.
+fn bounded<T: Send + 'static>(
+    what: &str,
+    limit: Duration,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    vigil_testkit::join_bounded(std::thread::spawn(f), limit, what)
+}
+
+/// Reads `want` frames within `budget`, checking live-stream invariants;
+/// hands the source back.
+fn read_frames(src: VideoSource, want: u64, budget: Duration) -> VideoSource {
+    bounded(
+        &format!("{want} frames are read"),
+        budget + Duration::from_secs(5),
+        move || {
+            let mut src = src;
+            read_frames_inner(&mut src, want, budget);
+            src
+        },
+    )
+}
+
+fn read_frames_inner(src: &mut VideoSource, want: u64, budget: Duration) {
     let started = Instant::now();
     let mut last_pts = f64::MIN;
     let mut n = 0;
@@ -46,8 +71,21 @@ fn read_frames(src: &mut VideoSource, want: u64, budget: Duration) {
 }
 
 /// After the server goes away, reads must stop (None or an error) within the
-/// read timeout plus slack, draining at most a few buffered frames.
-fn assert_stream_ends(src: &mut VideoSource, within: Duration) -> Duration {
+/// read timeout plus slack, draining at most a few buffered frames; the
+/// whole wait runs under a bound, so a read that blocks forever fails too.
+fn assert_stream_ends(src: VideoSource, within: Duration) -> (VideoSource, Duration) {
+    bounded(
+        "the stream ends",
+        within + Duration::from_secs(2),
+        move || {
+            let mut src = src;
+            let took = assert_stream_ends_inner(&mut src, within);
+            (src, took)
+        },
+    )
+}
+
+fn assert_stream_ends_inner(src: &mut VideoSource, within: Duration) -> Duration {
     let started = Instant::now();
     let mut drained = 0;
     loop {
@@ -68,17 +106,17 @@ fn assert_stream_ends(src: &mut VideoSource, within: Duration) -> Duration {
 #[test]
 fn rtsp_stream_reads_then_ends_when_server_is_killed() {
     let mut server = RtspServer::start(&[]);
-    let mut src = VideoSource::open(&server.url(), &opts(5000, 3000, RtspTransport::Tcp))
+    let src = VideoSource::open(&server.url(), &opts(5000, 3000, RtspTransport::Tcp))
         .expect("open rtsp stream");
     let info = src.info().clone();
     assert!(info.live);
     assert_eq!(info.frame_count, None);
     assert_eq!((info.width, info.height), (320, 240));
     assert!(info.fps > 0.0);
-    read_frames(&mut src, 10, Duration::from_secs(20));
+    let src = read_frames(src, 10, Duration::from_secs(20));
 
     server.kill();
-    let took = assert_stream_ends(&mut src, Duration::from_secs(6));
+    let (mut src, took) = assert_stream_ends(src, Duration::from_secs(6));
     eprintln!("stream ended {took:?} after the server was killed");
     assert!(src.read().expect("sticky end").is_none());
 }
@@ -86,13 +124,13 @@ fn rtsp_stream_reads_then_ends_when_server_is_killed() {
 #[test]
 fn rtsp_read_times_out_when_server_freezes() {
     let server = RtspServer::start(&[]);
-    let mut src = VideoSource::open(&server.url(), &opts(5000, 2000, RtspTransport::Tcp))
+    let src = VideoSource::open(&server.url(), &opts(5000, 2000, RtspTransport::Tcp))
         .expect("open rtsp stream");
-    read_frames(&mut src, 5, Duration::from_secs(20));
+    let src = read_frames(src, 5, Duration::from_secs(20));
     // SIGSTOP keeps the TCP connection open but sends nothing: only the read
     // timeout can get us out (FFmpeg's default would block for 30 s).
     server.signal("STOP");
-    let took = assert_stream_ends(&mut src, Duration::from_secs(8));
+    let (_src, took) = assert_stream_ends(src, Duration::from_secs(8));
     eprintln!("frozen stream gave up after {took:?}");
     server.signal("CONT");
 }
@@ -100,10 +138,9 @@ fn rtsp_read_times_out_when_server_freezes() {
 #[test]
 fn rtsp_udp_transport_is_honoured() {
     let server = RtspServer::start(&["--tcp-only"]);
-    let mut src =
+    let src =
         VideoSource::open(&server.url(), &opts(5000, 3000, RtspTransport::Tcp)).expect("tcp works");
-    read_frames(&mut src, 5, Duration::from_secs(20));
-    drop(src);
+    drop(read_frames(src, 5, Duration::from_secs(20)));
     // A TCP-only server refuses UDP, so a successful UDP open would mean the
     // option was ignored.
     let err = VideoSource::open(&server.url(), &opts(3000, 3000, RtspTransport::Udp))
@@ -116,9 +153,9 @@ fn rtsp_udp_transport_is_honoured() {
     );
 
     let udp_server = RtspServer::start(&[]);
-    let mut src = VideoSource::open(&udp_server.url(), &opts(5000, 3000, RtspTransport::Udp))
+    let src = VideoSource::open(&udp_server.url(), &opts(5000, 3000, RtspTransport::Udp))
         .expect("udp open against a normal server");
-    read_frames(&mut src, 5, Duration::from_secs(20));
+    read_frames(src, 5, Duration::from_secs(20));
 }
 
 #[test]
@@ -127,10 +164,10 @@ fn rtsp_serves_a_looping_file() {
     let clip = dir.path().join("loop.mp4");
     make_clip(&clip, 1, &["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
     let server = RtspServer::start(&["--file", clip.to_str().expect("utf-8")]);
-    let mut src = VideoSource::open(&server.url(), &opts(5000, 3000, RtspTransport::Tcp))
+    let src = VideoSource::open(&server.url(), &opts(5000, 3000, RtspTransport::Tcp))
         .expect("open rtsp stream of a file");
     // 1 s clip at 25 fps: 40 frames means it looped.
-    read_frames(&mut src, 40, Duration::from_secs(20));
+    read_frames(src, 40, Duration::from_secs(20));
 }
 
 #[test]
@@ -138,8 +175,13 @@ fn rtsp_open_fails_fast_when_nothing_listens_and_masks_credentials() {
     let port = free_port(); // bound then released: nothing listens there now
     let url = format!("rtsp://admin:hunter2@127.0.0.1:{port}/test");
     let started = Instant::now();
-    let err = VideoSource::open(&url, &opts(2000, 2000, RtspTransport::Tcp))
-        .expect_err("nothing listens");
+    let u = url.clone();
+    let err = bounded(
+        "open against a closed port returns",
+        Duration::from_secs(20),
+        move || VideoSource::open(&u, &opts(2000, 2000, RtspTransport::Tcp)).err(),
+    )
+    .expect("nothing listens: open must fail");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "open took {took:?}");
     let msg = err.to_string();
@@ -158,8 +200,13 @@ fn rtsp_open_gives_up_on_a_hung_server_within_the_open_timeout() {
     let port = listener.local_addr().expect("addr").port();
     let url = format!("rtsp://user:pw@127.0.0.1:{port}/test");
     let started = Instant::now();
-    let err =
-        VideoSource::open(&url, &opts(2000, 2000, RtspTransport::Tcp)).expect_err("hung server");
+    let u = url.clone();
+    let err = bounded(
+        "open against a hung server returns",
+        Duration::from_secs(20),
+        move || VideoSource::open(&u, &opts(2000, 2000, RtspTransport::Tcp)).err(),
+    )
+    .expect("hung server: open must fail");
     let took = started.elapsed();
     eprintln!("hung-server open failed after {took:?}: {err}");
     assert!(

@@ -19,18 +19,10 @@ pub fn vtest() -> PathBuf {
     p
 }
 
-/// Runs ffmpeg quietly with `args`, panicking with its stderr on failure.
+/// Runs ffmpeg quietly with `args`, panicking with its stderr on failure or
+/// when it runs past two minutes (it is then killed).
 pub fn ffmpeg(args: &[&str]) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg must be installed for these tests");
-    assert!(
-        out.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    vigil_testkit::ffmpeg_bounded(args, Duration::from_secs(120));
 }
 
 /// A `seconds`-long 320x240 25 fps test-pattern clip with the given codec args.
@@ -52,28 +44,23 @@ pub fn make_clip(path: &Path, seconds: u32, codec_args: &[&str]) {
 
 /// ffprobe's view of the first video stream: (codec, width, height, frames decoded).
 pub fn probe(path: &Path) -> (String, u32, u32, u64) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=codec_name,width,height,nb_read_frames",
-            "-of",
-            "default=noprint_wrappers=1",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe must be installed for these tests");
-    assert!(
-        out.status.success(),
-        "ffprobe failed on {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut cmd = Command::new("ffprobe");
+    cmd.args([
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-count_frames",
+        "-show_entries",
+        "stream=codec_name,width,height,nb_read_frames",
+        "-of",
+        "default=noprint_wrappers=1",
+    ])
+    .arg(path);
+    // Bounded: a file ffprobe chokes on fails the test instead of hanging it.
+    let out = vigil_testkit::run_bounded(cmd, Duration::from_secs(120));
+    out.assert_success(&format!("ffprobe {}", path.display()));
+    let text = out.stdout;
     let get = |key: &str| -> String {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{key}=")))
