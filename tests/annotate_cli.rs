@@ -317,7 +317,10 @@ fn every_5_writes_159_tracked_lines_and_a_full_h264_video() {
     // the 159 processed frames, and ids are reused far more often than
     // created (a tracker handing out fresh ids would have one per box).
     let longest = lines_of_track.values().max().copied().unwrap_or(0);
-    assert!(longest >= 100, "the longest track spans {longest} of 159 lines");
+    assert!(
+        longest >= 100,
+        "the longest track spans {longest} of 159 lines"
+    );
     assert!(
         lines_of_track.len() * 5 <= n_dets,
         "{} ids for {n_dets} boxes",
