@@ -475,10 +475,10 @@ impl Streams {
             Ok(s) => Ok(Some(s)),
             Err(e) if strict => {
                 // The detail stays in the log: it would tell a client which
-                // local files or ports exist.
+                // local files or ports exist. Same text as a policy refusal.
                 tracing::warn!(stream = %cfg.id, reason = %e, "stream source cannot be opened");
                 Err(StreamError::Invalid(format!(
-                    "streams[{}].url: {GENERIC_REFUSAL}",
+                    "streams[{}].url: url: {GENERIC_REFUSAL}",
                     cfg.id
                 )))
             }
