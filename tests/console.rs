@@ -13,6 +13,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -112,15 +113,33 @@ async fn assert_fits(c: &Client, page: &str) {
     );
 }
 
-fn chromedriver() -> (ChildGuard, String) {
+/// chromedriver and every Chromium it starts share one process group, which
+/// is killed on drop: killing chromedriver alone leaves its browsers running
+/// (re-parented to init) whenever a test fails before `Client::close`.
+struct DriverGuard(ChildGuard);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        let pid = self.0.pid();
+        if pid != 0 {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn chromedriver() -> (DriverGuard, String) {
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("start chromedriver (make setup installs chromium-driver)");
-    let guard = ChildGuard(Some(child));
+    let guard = DriverGuard(ChildGuard(Some(child)));
     let addr = format!("127.0.0.1:{port}");
     let start = Instant::now();
     // chromedriver keeps connections open, so only wait for it to listen.
