@@ -33,7 +33,7 @@ use vigil_video::VideoSource;
 use vigil_events::EventGenerator;
 
 use crate::metrics::Metrics;
-use crate::source_policy::{check_stream_source, SourcePolicy, GENERIC_REFUSAL};
+use crate::source_policy::{check_stream_source, CheckedSource, SourcePolicy, GENERIC_REFUSAL};
 pub use live::{LiveFeed, LiveFrame};
 pub use monitor::Monitoring;
 use monitor::{SharedDrift, StreamMonitor};
@@ -305,7 +305,7 @@ impl Streams {
     /// The one check every add, edit and restore goes through: the fields,
     /// the rules, the tracker overrides and, for streams from the API, the
     /// source policy. Errors name the field (`streams[door].lines[0].a: …`).
-    pub fn check(&self, cfg: &StreamConfig, origin: Origin) -> Result<Checked, StreamError> {
+    pub fn check(&self, cfg: &mut StreamConfig, origin: Origin) -> Result<Checked, StreamError> {
         let key = format!("streams[{}]", cfg.id);
         let mut problems = cfg.validate(&key);
         let rules = Rules::compile(cfg, &key)
@@ -317,12 +317,18 @@ impl Streams {
             .ok();
         if origin == Origin::Api {
             // The hardening issue's policy: what an API client may open.
-            if let Err(e) = check_stream_source(&cfg.url, &self.policy) {
-                tracing::warn!(stream = %cfg.id, url = %mask_url(&cfg.url), reason = %e, "stream source refused");
-                problems.push(vigil_core::config::InvalidValue::new(
-                    format!("{key}.url"),
-                    e.client_message(),
-                ));
+            match check_stream_source(&cfg.url, &self.policy) {
+                // Open exactly the file that was checked: a relative name is
+                // resolved under media_root, never against the working directory.
+                Ok(CheckedSource::File(canon)) => cfg.url = canon.to_string_lossy().into_owned(),
+                Ok(CheckedSource::Network { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(stream = %cfg.id, url = %mask_url(&cfg.url), reason = %e, "stream source refused");
+                    problems.push(vigil_core::config::InvalidValue::new(
+                        format!("{key}.url"),
+                        e.client_message(),
+                    ));
+                }
             }
         }
         match (rules, tracker) {
@@ -343,9 +349,9 @@ impl Streams {
     /// the reason, never started.
     pub fn restore(&self, config: &[StreamConfig]) -> Result<(), StreamError> {
         let _edit = self.edit_lock();
-        for stored in self.registry.reconcile(config)? {
+        for mut stored in self.registry.reconcile(config)? {
             let id = stored.cfg.id.clone();
-            let entry = match self.check(&stored.cfg, stored.origin) {
+            let entry = match self.check(&mut stored.cfg, stored.origin) {
                 Ok(checked) => {
                     // Not strict: a missing file is listed as failed.
                     let first = self.open_first(&stored.cfg, false).unwrap_or_default();
@@ -365,9 +371,9 @@ impl Streams {
 
     /// Adds a stream through the API: checked, stored, then started.
     /// Blocking: a file is opened here, so a bad path is a 400.
-    pub fn add(&self, cfg: StreamConfig) -> Result<StreamDetail, StreamError> {
+    pub fn add(&self, mut cfg: StreamConfig) -> Result<StreamDetail, StreamError> {
         let _edit = self.edit_lock();
-        let checked = self.check(&cfg, Origin::Api)?;
+        let checked = self.check(&mut cfg, Origin::Api)?;
         {
             let entries = self.entries();
             if entries.contains_key(&cfg.id) {
@@ -416,8 +422,8 @@ impl Streams {
         };
         // A bad patch is a 400 whatever its If-Match says: it could never
         // succeed, so telling the client to re-read first would mislead.
-        let next = patch::apply(&current, merge)?;
-        let checked = self.check(&next, origin)?;
+        let mut next = patch::apply(&current, merge)?;
+        let checked = self.check(&mut next, origin)?;
         if let Some(given) = if_match {
             if !patch::etag_matches(given, &etag(revision)) {
                 return Err(StreamError::Stale {
