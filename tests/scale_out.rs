@@ -189,7 +189,19 @@ fn a_bad_upload_fails_with_a_reason_and_unknown_jobs_are_404() {
     let mut w = node(dir.path(), "worker", "worker", &nats.url);
     api.wait_ready();
     w.wait_ready();
-    let id = submit(&api, b"this is not a video, just some text bytes");
+    // Not a container at all: refused at upload, before anything is queued.
+    let r = api.req(
+        "POST",
+        &format!("/v1/jobs?every={EVERY}"),
+        b"this is not a video, just some text bytes",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("not a video container"), "{}", r.text());
+    // An MP4 header over garbage passes the container check, so the worker
+    // is the one that finds out, and the job fails with its reason.
+    let mut fake = b"\x00\x00\x00\x14ftypisom\x00\x00\x02\x00isom".to_vec();
+    fake.extend_from_slice(&b"this is not a video, just some text bytes".repeat(64));
+    let id = submit(&api, &fake);
     let j = wait_finished(&api, &id, Duration::from_secs(60), &w);
     assert_eq!(j["status"], "failed", "{j}");
     assert!(

@@ -935,7 +935,9 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
     let sub_out = tmp.path().join("mqtt.txt");
     let sub = Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &mqtt_port.to_string()])
-        .args(["-t", "vigil/#", "-v", "-q", "1", "-C", "3", "-W", "240"])
+        // Events only: `vigil/<stream>/<type>`; Home Assistant's state
+        // topics (`vigil/<stream>/state/...`) sit one level deeper.
+        .args(["-t", "vigil/+/+", "-v", "-q", "1", "-C", "3", "-W", "240"])
         .stdout(std::fs::File::create(&sub_out).expect("mqtt.txt"))
         .stderr(Stdio::null())
         .spawn()
