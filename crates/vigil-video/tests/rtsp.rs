@@ -146,10 +146,18 @@ fn rtsp_udp_transport_is_honoured() {
     let err = VideoSource::open(&server.url(), &opts(3000, 3000, RtspTransport::Udp))
         .expect_err("udp against a tcp-only server");
     assert!(matches!(err, VideoError::StreamOpen { .. }), "{err:?}");
+    // OpenCV reads FFmpeg options from one process-wide variable, which every
+    // open now sets to exactly what it needs: the UDP choice must not leak
+    // into the next TCP open (it would be refused by this server).
+    let src = VideoSource::open(&server.url(), &opts(5000, 3000, RtspTransport::Tcp))
+        .expect("tcp works again after a udp open");
+    drop(read_frames(src, 5, Duration::from_secs(20)));
     assert_eq!(
-        std::env::var("OPENCV_FFMPEG_CAPTURE_OPTIONS").ok(),
-        None,
-        "the global options variable must be restored after open"
+        std::env::var("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+            .ok()
+            .as_deref(),
+        Some("rtsp_transport;tcp|protocol_whitelist;tcp,udp,rtp,srtp,tls"),
+        "the variable holds the last open's own options"
     );
 
     let udp_server = RtspServer::start(&[]);
