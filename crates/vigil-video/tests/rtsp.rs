@@ -152,12 +152,10 @@ fn rtsp_udp_transport_is_honoured() {
     let src = VideoSource::open(&server.url(), &opts(5000, 3000, RtspTransport::Tcp))
         .expect("tcp works again after a udp open");
     drop(read_frames(src, 5, Duration::from_secs(20)));
-    assert_eq!(
-        std::env::var("OPENCV_FFMPEG_CAPTURE_OPTIONS")
-            .ok()
-            .as_deref(),
-        Some("rtsp_transport;tcp|protocol_whitelist;tcp,udp,rtp,srtp,tls"),
-        "the variable holds the last open's own options"
+    let options = std::env::var("OPENCV_FFMPEG_CAPTURE_OPTIONS").unwrap_or_default();
+    assert!(
+        options.contains("rtsp_transport;tcp") && !options.contains("rtsp_transport;udp"),
+        "the variable holds the last open's own options: {options:?}"
     );
 
     let udp_server = RtspServer::start(&[]);
