@@ -51,6 +51,7 @@ pub fn apply(current: &StreamConfig, patch: &Value) -> Result<StreamConfig, Stre
     let key = format!("streams[{}]", current.id);
     let mut doc = serde_json::to_value(current)
         .map_err(|e| StreamError::Internal(format!("cannot encode the stream: {e}")))?;
+    reject_unknown_nulls(&doc, patch, &key)?;
     merge(&mut doc, patch, 0)?;
     if doc.get("id") != Some(&Value::String(current.id.clone())) {
         return Err(StreamError::Invalid(format!(
@@ -62,6 +63,56 @@ pub fn apply(current: &StreamConfig, patch: &Value) -> Result<StreamConfig, Stre
         doc["url"] = Value::String(current.url.clone());
     }
     serde_json::from_value(doc).map_err(|e| StreamError::Invalid(format!("{key}: {e}")))
+}
+
+/// A `null` for a key the document lacks is a no-op in RFC 7396, so an
+/// unknown key set to `null` would slip past the strict decoding below. Each
+/// such key is tried on a copy of the document: the decoder refuses unknown
+/// fields and accepts `null` for a known optional one.
+fn reject_unknown_nulls(doc: &Value, patch: &Value, key: &str) -> Result<(), StreamError> {
+    fn nulls(
+        doc: Option<&Value>,
+        patch: &Value,
+        path: &mut Vec<String>,
+        out: &mut Vec<Vec<String>>,
+    ) {
+        let Some(obj) = patch.as_object() else { return };
+        for (k, v) in obj {
+            let here = doc.and_then(|d| d.get(k));
+            path.push(k.clone());
+            if v.is_null() {
+                if here.is_none() {
+                    out.push(path.clone());
+                }
+            } else if v.is_object() {
+                nulls(here.filter(|h| h.is_object()), v, path, out);
+            }
+            path.pop();
+        }
+    }
+    let mut found = Vec::new();
+    nulls(Some(doc), patch, &mut Vec::new(), &mut found);
+    for path in found {
+        let mut probe = doc.clone();
+        let mut at = &mut probe;
+        for (i, k) in path.iter().enumerate() {
+            if !at.is_object() {
+                *at = Value::Object(Default::default());
+            }
+            let Some(obj) = at.as_object_mut() else { break };
+            let last = i + 1 == path.len();
+            at = obj.entry(k.clone()).or_insert_with(|| {
+                if last {
+                    Value::Null
+                } else {
+                    Value::Object(Default::default())
+                }
+            });
+        }
+        serde_json::from_value::<StreamConfig>(probe)
+            .map_err(|e| StreamError::Invalid(format!("{key}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Whether going from `a` to `b` needs a new decoder and tracker. Rules
@@ -116,6 +167,18 @@ mod tests {
         let mut t = json!({"a": "foo"});
         merge(&mut t, &json!({"a": {"bb": {"ccc": null}}}), 0).unwrap();
         assert_eq!(t, json!({"a": {"bb": {}}}));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_even_when_null() {
+        // Found by the API fuzzer: `{"u": null}` is a no-op merge but not a
+        // valid document; a null for a known optional key stays a no-op.
+        for bad in [json!({"u": null}), json!({"-": null, "every": 3})] {
+            let e = apply(&cam(), &bad).expect_err("unknown key");
+            assert!(e.to_string().contains("unknown field"), "{e}");
+        }
+        let c = apply(&cam(), &json!({"fps": null})).expect("fps is optional");
+        assert_eq!(c, cam());
     }
 
     #[test]
