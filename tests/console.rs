@@ -12,7 +12,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -211,29 +211,6 @@ fn hostile_site(daemon: &str) -> (String, std::thread::JoinHandle<()>) {
     (addr, handle)
 }
 
-fn rtsp_server(port: u16) -> ChildGuard {
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(support::root().join("tests/rtsp_server.py"))
-        .args(["--port", &port.to_string(), "--mount", "/cam"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tests/rtsp_server.py");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = ChildGuard(Some(child));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.trim() == "ready" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("RTSP test server did not print ready");
-    guard
-}
-
 fn bearer() -> (&'static str, String) {
     ("Authorization", format!("Bearer {TOKEN}"))
 }
@@ -313,7 +290,7 @@ async fn the_console_in_headless_chromium() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let sample = support::data("video/vtest.avi");
     let rtsp_port = free_port();
-    let _rtsp = rtsp_server(rtsp_port);
+    let _rtsp = support::rtsp_server(rtsp_port, "/cam");
     let addr = format!("127.0.0.1:{}", free_port());
     let mut d = Node::start(
         tmp.path(),

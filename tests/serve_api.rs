@@ -626,36 +626,11 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     assert!(!d.log().contains("hunter2"), "password in the log");
 }
 
-/// Starts the GStreamer RTSP test server; waits for its "ready" line.
-fn rtsp_server(port: u16) -> ChildGuard {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(support::root().join("tests/rtsp_server.py"))
-        .args(["--port", &port.to_string(), "--mount", "/test"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tests/rtsp_server.py");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = ChildGuard(Some(child));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.trim() == "ready" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("RTSP test server did not print ready");
-    guard
-}
-
 #[test]
 fn rtsp_stream_reconnects_after_the_server_restarts() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = rtsp_server(port);
+    let mut server = support::rtsp_server(port, "/test");
     let mut d = Daemon::start(
         tmp.path(),
         "",
@@ -676,7 +651,7 @@ fn rtsp_stream_reconnects_after_the_server_restarts() {
         s["state"] == "reconnecting"
     });
 
-    let _server = rtsp_server(port);
+    let _server = support::rtsp_server(port, "/test");
     let s = d.wait_stream("cam", Duration::from_secs(40), |s| {
         s["state"] == "running" && s["reconnects"].as_u64().is_some_and(|n| n > 0)
     });

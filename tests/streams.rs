@@ -70,32 +70,6 @@ fn wait_json(n: &Node, path: &str, limit: Duration, pred: impl Fn(&Value) -> boo
     );
 }
 
-/// Starts the GStreamer RTSP test server (endless test pattern); waits for
-/// its "ready" line.
-fn rtsp_server(port: u16) -> ChildGuard {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(support::root().join("tests/rtsp_server.py"))
-        .args(["--port", &port.to_string(), "--mount", "/test"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start tests/rtsp_server.py");
-    let stdout = child.stdout.take().expect("stdout");
-    let guard = ChildGuard(Some(child));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.trim() == "ready" {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("RTSP test server did not print ready");
-    guard
-}
-
 /// The configuration part of `GET /v1/streams/{id}` (what PATCH edits).
 fn settings(s: &Value) -> Value {
     let keys = [
@@ -133,7 +107,7 @@ fn processed(s: &Value) -> u64 {
 fn api_streams_and_edits_survive_kill_9_and_deletes_stick() {
     let tmp = tempfile::tempdir().unwrap();
     let rtsp_port = free_port();
-    let _server = rtsp_server(rtsp_port);
+    let _server = support::rtsp_server(rtsp_port, "/test");
     let addr = format!("127.0.0.1:{}", free_port());
     // A config stream too, to prove a deleted one stays deleted.
     let rest = format!(

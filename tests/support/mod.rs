@@ -481,3 +481,30 @@ pub fn sample_h264(dir: &Path, frames: u32, vf: Option<&str>) -> PathBuf {
     ffmpeg(&args);
     out
 }
+
+/// `tests/rtsp_server.py` (GStreamer, Debian's python3) serving the sample
+/// clip at `rtsp://127.0.0.1:<port><mount>`; returns once it printed
+/// `ready` (at most 20 s).
+pub fn rtsp_server(port: u16, mount: &str) -> ChildGuard {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new("/usr/bin/python3")
+        .arg(root().join("tests/rtsp_server.py"))
+        .args(["--port", &port.to_string(), "--mount", mount])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start tests/rtsp_server.py");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = ChildGuard(Some(child));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.trim() == "ready" {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .expect("RTSP test server did not print ready");
+    guard
+}
