@@ -16,9 +16,12 @@
 //!   event, for downstream consumers ([`EventPublisher`]).
 //!
 //! This crate knows nothing about video or models: it moves bytes and
-//! records; the server and the worker decide what a job does.
+//! records; the server and the worker decide what a job does. [`NatsQueue`]
+//! implements [`vigil_jobs::JobQueue`], the one interface the HTTP handlers
+//! and the worker loop use.
 
 mod events;
+mod jobs;
 mod queue;
 mod record;
 /// Test support: a real `nats-server` (feature `testing`).
@@ -27,9 +30,9 @@ pub mod testing;
 
 pub use events::{event_subject, EventPublisher};
 pub use queue::{
-    mask_nats_url, Claim, ClaimOutcome, Delivery, JobQueue, NatsOptions, QueueCounts, SubmitError,
+    mask_nats_url, Claim, ClaimOutcome, Delivery, NatsOptions, NatsQueue, QueueCounts,
 };
-pub use record::{JobRecord, JobStatus};
+pub use vigil_jobs::{JobRecord, JobStatus, SubmitError};
 
 /// Any failure talking to NATS, with what was being done.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::{
     self,
@@ -15,9 +15,10 @@ use async_nats::jetstream::{
 };
 use futures_util::StreamExt;
 use vigil_core::JobParams;
+use vigil_jobs::now_ms;
 
 use crate::record::{input_object, result_object};
-use crate::{ctx, EventPublisher, JobRecord, JobStatus, QueueError};
+use crate::{ctx, EventPublisher, JobRecord, JobStatus, QueueError, SubmitError};
 
 const JOBS_STREAM: &str = "VIGIL_JOBS";
 const JOBS_SUBJECT: &str = "vigil.jobs";
@@ -47,16 +48,6 @@ pub struct NatsOptions {
     pub events_retention: Duration,
 }
 
-/// Why an upload was not queued.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// `queue_size` jobs are already waiting or running (→ 429).
-    #[error("the job queue is full ({0} jobs waiting or running)")]
-    Full(u64),
-    #[error(transparent)]
-    Nats(#[from] QueueError),
-}
-
 /// Jobs as the work-queue consumer sees them (for the `vigil_jobs` gauge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueueCounts {
@@ -68,7 +59,7 @@ pub struct QueueCounts {
 
 /// A handle on the shared queue; cheap to clone.
 #[derive(Clone)]
-pub struct JobQueue(Arc<Inner>);
+pub struct NatsQueue(Arc<Inner>);
 
 struct Inner {
     js: jetstream::Context,
@@ -87,7 +78,7 @@ pub struct Delivery {
     pub delivered: i64,
 }
 
-/// What [`JobQueue::claim`] found.
+/// What [`NatsQueue::claim`] found.
 pub enum ClaimOutcome {
     /// The job is ours to run.
     Run(Box<Claim>),
@@ -105,16 +96,10 @@ pub enum ClaimOutcome {
 /// one stalled past `ack_wait`), every further write here fails and this
 /// worker's result is discarded: a job completes at most once.
 pub struct Claim {
-    queue: JobQueue,
+    queue: NatsQueue,
     msg: jetstream::Message,
     record: JobRecord,
     revision: u64,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn encode(r: &JobRecord) -> Result<bytes::Bytes, QueueError> {
@@ -144,11 +129,11 @@ pub fn mask_nats_url(urls: &str) -> String {
         .join(",")
 }
 
-impl JobQueue {
+impl NatsQueue {
     /// Connects and creates (or reuses) the buckets, streams and consumer.
     /// Fails with the URL named when the server does not answer within
     /// `connect_timeout`, rather than waiting forever.
-    pub async fn connect(opts: NatsOptions) -> Result<JobQueue, QueueError> {
+    pub async fn connect(opts: NatsOptions) -> Result<NatsQueue, QueueError> {
         let what = format!("connect to {}", mask_nats_url(&opts.url));
         let connecting = async_nats::ConnectOptions::new()
             .name("vigil")
@@ -228,7 +213,7 @@ impl JobQueue {
             )
             .await
             .map_err(ctx("create consumer vigil-workers"))?;
-        Ok(JobQueue(Arc::new(Inner {
+        Ok(NatsQueue(Arc::new(Inner {
             js,
             kv,
             objects,
@@ -326,7 +311,12 @@ impl JobQueue {
         record: &JobRecord,
         name: &str,
     ) -> Result<Option<(object_store::Object, u64)>, QueueError> {
-        match self.0.objects.get(record.result_object(name)).await {
+        match self
+            .0
+            .objects
+            .get(result_object(&record.id, record.attempt, name))
+            .await
+        {
             Ok(o) => {
                 let size = o.info().size as u64;
                 Ok(Some((o, size)))
@@ -423,7 +413,7 @@ impl JobQueue {
 }
 
 /// Acknowledgements are best effort: a lost ack means a redelivery, which
-/// [`JobQueue::claim`] recognises as finished.
+/// [`NatsQueue::claim`] recognises as finished.
 async fn ack(msg: &jetstream::Message, kind: AckKind) {
     if let Err(e) = msg.ack_with(kind).await {
         tracing::warn!(error = %e, "cannot acknowledge a job message; it will be redelivered");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use vigil_core::JobParams;
 use vigil_queue::testing::NatsServer;
-use vigil_queue::{ClaimOutcome, JobQueue, JobStatus, NatsOptions, SubmitError};
+use vigil_queue::{ClaimOutcome, JobStatus, NatsOptions, NatsQueue, SubmitError};
 
 fn opts(url: &str, ack_wait_ms: u64, queue_size: usize) -> NatsOptions {
     NatsOptions {
@@ -26,7 +26,7 @@ fn upload(dir: &tempfile::TempDir, name: &str, body: &[u8]) -> std::path::PathBu
     p
 }
 
-async fn next_claim(q: &JobQueue, worker: &str) -> ClaimOutcome {
+async fn next_claim(q: &NatsQueue, worker: &str) -> ClaimOutcome {
     for _ in 0..20 {
         if let Some(d) = q.next(Duration::from_secs(1)).await.unwrap() {
             return q.claim(d, worker).await.unwrap();
@@ -39,8 +39,12 @@ async fn next_claim(q: &JobQueue, worker: &str) -> ClaimOutcome {
 async fn a_job_goes_from_upload_to_results_through_two_nodes() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let api = JobQueue::connect(opts(&nats.url, 30_000, 8)).await.unwrap();
-    let worker = JobQueue::connect(opts(&nats.url, 30_000, 8)).await.unwrap();
+    let api = NatsQueue::connect(opts(&nats.url, 30_000, 8))
+        .await
+        .unwrap();
+    let worker = NatsQueue::connect(opts(&nats.url, 30_000, 8))
+        .await
+        .unwrap();
     let input = upload(&dir, "in.bin", &vec![7u8; 300_000]);
     let params = JobParams {
         every: Some(2),
@@ -92,7 +96,7 @@ async fn a_stalled_worker_loses_its_job_and_cannot_complete_it() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     // A short ack wait stands in for a worker that died.
-    let q = JobQueue::connect(opts(&nats.url, 1_000, 8)).await.unwrap();
+    let q = NatsQueue::connect(opts(&nats.url, 1_000, 8)).await.unwrap();
     let input = upload(&dir, "in.bin", b"video");
     q.submit("job2", JobParams::default(), &input)
         .await
@@ -124,7 +128,7 @@ async fn a_stalled_worker_loses_its_job_and_cannot_complete_it() {
 async fn the_loser_of_a_race_discards_its_result() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let q = JobQueue::connect(opts(&nats.url, 1_000, 8)).await.unwrap();
+    let q = NatsQueue::connect(opts(&nats.url, 1_000, 8)).await.unwrap();
     q.submit("job3", JobParams::default(), &upload(&dir, "in", b"v"))
         .await
         .unwrap();
@@ -154,7 +158,9 @@ async fn the_loser_of_a_race_discards_its_result() {
 async fn a_full_queue_refuses_and_leaves_nothing_behind() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let q = JobQueue::connect(opts(&nats.url, 30_000, 2)).await.unwrap();
+    let q = NatsQueue::connect(opts(&nats.url, 30_000, 2))
+        .await
+        .unwrap();
     let input = upload(&dir, "in", b"v");
     q.submit("a1", JobParams::default(), &input).await.unwrap();
     q.submit("a2", JobParams::default(), &input).await.unwrap();
@@ -169,7 +175,7 @@ async fn a_full_queue_refuses_and_leaves_nothing_behind() {
 async fn a_job_delivered_too_often_is_failed_not_retried_forever() {
     let nats = NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let q = JobQueue::connect(opts(&nats.url, 1_000, 8)).await.unwrap();
+    let q = NatsQueue::connect(opts(&nats.url, 1_000, 8)).await.unwrap();
     q.submit("crashy", JobParams::default(), &upload(&dir, "in", b"v"))
         .await
         .unwrap();
@@ -209,7 +215,9 @@ async fn a_job_delivered_too_often_is_failed_not_retried_forever() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_land_on_per_stream_subjects() {
     let nats = NatsServer::start();
-    let q = JobQueue::connect(opts(&nats.url, 30_000, 8)).await.unwrap();
+    let q = NatsQueue::connect(opts(&nats.url, 30_000, 8))
+        .await
+        .unwrap();
     let client = async_nats::connect(nats.url.as_str()).await.unwrap();
     let mut sub = client.subscribe("vigil.events.door.>").await.unwrap();
     client.flush().await.unwrap();
@@ -238,7 +246,7 @@ async fn an_unreachable_server_is_a_clear_error_not_a_hang() {
         .port();
     let url = format!("nats://127.0.0.1:{port}");
     let started = std::time::Instant::now();
-    let err = JobQueue::connect(opts(&url, 30_000, 8))
+    let err = NatsQueue::connect(opts(&url, 30_000, 8))
         .await
         .err()
         .expect("connect must fail");

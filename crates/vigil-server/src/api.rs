@@ -21,13 +21,12 @@ use vigil_core::config::StreamConfig;
 use vigil_core::Detection;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::jobs::{JobParams, Jobs, DETECTIONS_FILE, RETRY_AFTER_S, VIDEO_FILE};
+use crate::jobs::{DETECTIONS_FILE, RETRY_AFTER_S, VIDEO_FILE};
 use crate::limits::BodyPace;
 use crate::params::{IntRange, NumRange, QueryParams};
-use crate::state::JobBackend;
 use crate::state::SharedState;
 use crate::streams::{Origin, StreamDetail, StreamState, StreamView};
-use vigil_queue::{JobStatus, SubmitError};
+use vigil_jobs::{JobParams, JobStatus, ResultBody, SubmitError};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -142,26 +141,13 @@ pub const EVENTS_LIMIT: IntRange = IntRange { min: 1, max: 1000 };
 pub struct JobCreated {
     id: String,
     /// Always `queued`.
-    #[schema(value_type = JobStatusDoc)]
-    status: &'static str,
-}
-
-/// A job's state.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum JobStatusDoc {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
+    status: JobStatus,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct JobView {
     id: String,
-    #[schema(value_type = JobStatusDoc)]
-    status: String,
+    status: JobStatus,
     /// 0.0–1.0: frames done / frames total.
     #[schema(minimum = 0, maximum = 1)]
     progress: f64,
@@ -511,7 +497,7 @@ pub struct EventRecordDoc {
     ),
     components(schemas(
         ErrorBody, Health, Readiness, DetectResponse, DetectionDoc, JobCreated, JobView,
-        JobStatusDoc, JobUpload, StreamView, StreamState, StreamConfigDoc, TransportDoc, UnitsDoc,
+        JobStatus, JobUpload, StreamView, StreamState, StreamConfigDoc, TransportDoc, UnitsDoc,
         AnchorDoc, ZoneDoc, LineDoc, EventRecordDoc, EventTypeDoc, EventStatusDoc,
         DeliveryDoc, StreamDetail, Origin, ObjectFilterDoc, MaskDoc, MaskTestDoc,
         StreamEventsDoc, StreamPatchDoc, crate::streams::BaselineSaved, crate::console::Login, crate::console::SessionView,
@@ -711,10 +697,11 @@ async fn readyz(State(st): State<SharedState>) -> Response {
                 precision: None,
                 backend: None,
                 model: None,
-                reason: Some(match &st.jobs {
-                    JobBackend::Nats(n) if n.get().is_none() => n.not_connected(),
-                    _ => "loading the model".to_string(),
-                }),
+                reason: Some(
+                    st.jobs
+                        .not_ready()
+                        .unwrap_or_else(|| "loading the model".to_string()),
+                ),
             }),
         )
             .into_response(),
@@ -826,12 +813,7 @@ async fn create_job(
     let _slot = st.limits.upload_slot(client)?;
     st.limits.check_free_space(&st.cfg.storage.dir)?;
     let pace = st.limits.body;
-    let id = match &st.jobs {
-        JobBackend::Local(jobs) => queue_local(jobs, req, params, limit, pace).await?,
-        JobBackend::Nats(nats) => {
-            queue_nats(nats.queue()?, &st.cfg.storage.dir, req, params, limit, pace).await?
-        }
-    };
+    let id = spool_and_submit(&st, req, params, limit, pace).await?;
     tracing::info!(job = %id, "job queued");
     let location = format!("/v1/jobs/{id}");
     let mut headers = HeaderMap::new();
@@ -843,67 +825,28 @@ async fn create_job(
         headers,
         Json(JobCreated {
             id,
-            status: "queued",
+            status: JobStatus::Queued,
         }),
     )
         .into_response())
 }
 
-/// Local backend: the upload goes to `storage.dir/jobs/<id>/input`.
-async fn queue_local(
-    jobs: &Jobs,
+/// The upload is spooled to `storage.dir/uploads/<id>.part` (bounded by
+/// `max_upload_mb`, checked to be a video container), then handed to the
+/// queue, which moves or copies it; what is left is removed either way.
+async fn spool_and_submit(
+    st: &SharedState,
     req: Request,
     params: JobParams,
     limit: u64,
     pace: BodyPace,
 ) -> Result<String, ApiError> {
-    let full = |queued| ApiError::QueueFull {
-        queued,
-        retry_after_s: RETRY_AFTER_S,
-    };
     // Refuse early when the queue is already full (no point receiving the
-    // video), but take the slot only once the upload has arrived whole, so
-    // clients that trickle bytes cannot hold the queue.
-    drop(jobs.reserve().map_err(full)?);
+    // video); the queue takes its place only once the upload has arrived
+    // whole, so clients that trickle bytes cannot hold the queue.
+    st.jobs.check_room().await.map_err(submit_err)?;
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let dir = jobs.job_dir(&id);
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(ApiError::internal)?;
-    let part = dir.join("input.part");
-    let received = async {
-        receive_upload(req, &part, limit, pace).await?;
-        check_container(&part).await?;
-        jobs.reserve().map_err(full)
-    };
-    let reservation = match received.await {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tokio::fs::remove_dir_all(&dir).await;
-            return Err(e);
-        }
-    };
-    let input = dir.join("input");
-    tokio::task::block_in_place(|| vigil_core::fsutil::rename_durable(&part, &input))
-        .map_err(ApiError::internal)?;
-    // SQLite is blocking; keep it off the async workers.
-    tokio::task::block_in_place(|| reservation.commit(&id, &params)).map_err(ApiError::Internal)?;
-    Ok(id)
-}
-
-/// NATS backend: the upload is spooled to local disk (bounded by
-/// `max_upload_mb`), then stored in the JetStream Object Store and queued;
-/// the local copy is removed either way.
-async fn queue_nats(
-    queue: &vigil_queue::JobQueue,
-    storage: &Path,
-    req: Request,
-    params: JobParams,
-    limit: u64,
-    pace: BodyPace,
-) -> Result<String, ApiError> {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    let dir = storage.join("uploads");
+    let dir = st.cfg.storage.dir.join("uploads");
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(ApiError::internal)?;
@@ -913,25 +856,29 @@ async fn queue_nats(
         Err(e) => Err(e),
     };
     let submitted = match received {
-        Ok(()) => queue.submit(&id, params, &part).await.map(|_| ()),
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(e);
-        }
+        Ok(()) => st.jobs.submit(&id, params, &part).await.map_err(|e| {
+            if let SubmitError::Queue(q) = &e {
+                tracing::error!(job = %id, error = %q, "cannot queue job");
+            }
+            submit_err(e)
+        }),
+        Err(e) => Err(e),
     };
-    let _ = tokio::fs::remove_file(&part).await;
-    match submitted {
-        Ok(()) => Ok(id),
-        Err(SubmitError::Full(n)) => Err(ApiError::QueueFull {
+    if let Err(e) = tokio::fs::remove_file(&part).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(file = %part.display(), error = %e, "cannot remove a spooled upload");
+        }
+    }
+    submitted.map(|_| id)
+}
+
+fn submit_err(e: SubmitError) -> ApiError {
+    match e {
+        SubmitError::Full(n) => ApiError::QueueFull {
             queued: usize::try_from(n).unwrap_or(usize::MAX),
             retry_after_s: RETRY_AFTER_S,
-        }),
-        Err(SubmitError::Nats(e)) => {
-            tracing::error!(job = %id, error = %e, "cannot queue job");
-            Err(ApiError::Unavailable(format!(
-                "the job queue is unavailable: {e}"
-            )))
-        }
+        },
+        SubmitError::Queue(e) => e.into(),
     }
 }
 
@@ -1113,52 +1060,20 @@ async fn get_job(
     State(st): State<SharedState>,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<JobView>, ApiError> {
-    let view = match &st.jobs {
-        JobBackend::Local(jobs) => tokio::task::block_in_place(|| jobs.get(&id))
-            .map_err(ApiError::Internal)?
-            .map(|row| JobView {
-                progress: progress(&row.status, row.frames_done, row.frames_total),
-                id: row.id,
-                status: row.status,
-                frames_done: row.frames_done,
-                frames_total: row.frames_total,
-                error: row.error,
-                worker: None,
-            }),
-        JobBackend::Nats(nats) => nats.queue()?.get(&id).await.map_err(nats_err)?.map(|r| {
-            let status = r.status.as_str().to_string();
-            JobView {
-                progress: progress(&status, r.frames_done, r.frames_total),
-                id: r.id,
-                status,
-                frames_done: r.frames_done,
-                frames_total: r.frames_total,
-                error: r.error,
-                worker: r.worker,
-            }
-        }),
-    };
-    view.map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))
-}
-
-fn progress(status: &str, done: u64, total: Option<u64>) -> f64 {
-    match (status, total) {
-        ("succeeded", _) => 1.0,
-        (_, Some(t)) if t > 0 => (done as f64 / t as f64).min(1.0),
-        _ => 0.0,
-    }
-}
-
-fn nats_err(e: vigil_queue::QueueError) -> ApiError {
-    tracing::error!(error = %e, "job queue error");
-    ApiError::Unavailable(format!("the job queue is unavailable: {e}"))
-}
-
-fn not_succeeded(id: &str, status: &str) -> ApiError {
-    ApiError::Conflict(format!(
-        "job {id} is {status}; results exist only once it has succeeded"
-    ))
+    let rec = st
+        .jobs
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no job {id:?}")))?;
+    Ok(Json(JobView {
+        progress: rec.progress(),
+        id: rec.id,
+        status: rec.status,
+        frames_done: rec.frames_done,
+        frames_total: rec.frames_total,
+        error: rec.error,
+        worker: rec.worker,
+    }))
 }
 
 fn file_response(content_type: &'static str, len: u64, body: Body) -> Response {
@@ -1182,18 +1097,17 @@ async fn job_file(
 ) -> Result<Response, ApiError> {
     let gone = || ApiError::NotFound(format!("job {id} has no {name} (expired?)"));
     let missing = || ApiError::NotFound(format!("no job {id:?}"));
-    match &st.jobs {
-        JobBackend::Local(jobs) => {
-            let row = tokio::task::block_in_place(|| jobs.get(id))
-                .map_err(ApiError::Internal)?
-                .ok_or_else(missing)?;
-            if row.status != "succeeded" {
-                return Err(not_succeeded(id, &row.status));
-            }
-            let mut file = tokio::fs::File::open(jobs.job_dir(id).join(name))
-                .await
-                .map_err(|_| gone())?;
-            let len = file.metadata().await.map_err(ApiError::internal)?.len();
+    let rec = st.jobs.get(id).await?.ok_or_else(missing)?;
+    if rec.status != JobStatus::Succeeded {
+        return Err(ApiError::Conflict(format!(
+            "job {id} is {}; results exist only once it has succeeded",
+            rec.status
+        )));
+    }
+    let result = st.jobs.open_result(&rec, name).await?.ok_or_else(gone)?;
+    let len = result.len;
+    match result.body {
+        ResultBody::File(mut file) => {
             // Browsers seek in a <video> with Range requests.
             if let Some((start, end)) = crate::range::parse(range, len)? {
                 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -1212,18 +1126,8 @@ async fn job_file(
             let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
             Ok(file_response(content_type, len, body))
         }
-        JobBackend::Nats(nats) => {
-            let queue = nats.queue()?;
-            let rec = queue.get(id).await.map_err(nats_err)?.ok_or_else(missing)?;
-            if rec.status != JobStatus::Succeeded {
-                return Err(not_succeeded(id, rec.status.as_str()));
-            }
-            let (object, len) = queue
-                .open_result(&rec, name)
-                .await
-                .map_err(nats_err)?
-                .ok_or_else(gone)?;
-            // The Object Store reads front to back: no ranges here.
+        ResultBody::Stream(object) => {
+            // An object store reads front to back: no ranges here.
             let body = Body::from_stream(tokio_util::io::ReaderStream::new(object));
             let mut resp = file_response(content_type, len, body);
             resp.headers_mut()

@@ -142,3 +142,18 @@ impl From<crate::streams::StreamError> for ApiError {
         }
     }
 }
+
+/// A queue server away is 503 (logged: the client sees why, the operator
+/// where); local storage failing is a 500 with the detail only in the log.
+impl From<vigil_jobs::JobError> for ApiError {
+    fn from(e: vigil_jobs::JobError) -> Self {
+        use vigil_jobs::JobError as J;
+        match e {
+            J::Unavailable(m) => {
+                tracing::error!(error = %m, "job queue error");
+                ApiError::Unavailable(m)
+            }
+            J::Storage(m) => ApiError::Internal(m),
+        }
+    }
+}

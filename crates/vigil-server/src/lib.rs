@@ -36,9 +36,10 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use worker::run_worker;
 
-use crate::jobs::Jobs;
-use crate::state::{AppState, JobBackend, Ready, SharedState};
+use crate::jobs::JobRunner;
+use crate::state::{AppState, Ready, SharedState};
 use crate::streams::{EventOutputs, Streams};
+use vigil_jobs::{Deferred, JobQueue, LocalQueue};
 
 /// How long in-flight HTTP requests get after a shutdown signal before the
 /// daemon moves on; together with the stream and job drains this keeps
@@ -77,20 +78,19 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         None
     };
     let mqtt = start_mqtt(&cfg);
-    let (jobs, nats_events) = match cfg.queue.backend {
+    // Local jobs run here; NATS jobs run in `vigil worker` processes, and
+    // the queue is connected after the HTTP side is up (`connect_then_load`).
+    let (jobs, nats): (Arc<dyn JobQueue>, _) = match cfg.queue.backend {
         QueueBackend::Local => {
-            let jobs = Jobs::open(
-                &storage,
-                cfg.jobs.clone(),
-                cfg.tracker.clone(),
-                Arc::clone(&metrics),
-            )?;
-            (JobBackend::Local(jobs), None)
+            let local = LocalQueue::open(&storage, cfg.jobs.queue_size, cfg.jobs.retention_hours)
+                .map_err(|e| e.to_string())?;
+            (Arc::new(local), None)
         }
         QueueBackend::Nats => {
-            // Connected after the HTTP side is up (see `connect_then_load`).
-            let url = cfg.queue.url.as_deref().unwrap_or_default();
-            (JobBackend::Nats(state::NatsJobs::new(url)), None)
+            // Shown in /readyz and 503 answers: never the credentials.
+            let url = vigil_queue::mask_nats_url(cfg.queue.url.as_deref().unwrap_or_default());
+            let deferred = Arc::new(Deferred::new(format!("NATS at {url}")));
+            (Arc::clone(&deferred) as Arc<dyn JobQueue>, Some(deferred))
         }
     };
     let outputs = EventOutputs {
@@ -98,7 +98,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         snapshots,
         snapshot_quality: cfg.events.snapshot_quality,
         mqtt: mqtt.clone(),
-        nats: nats_events,
+        nats: None,
     };
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
@@ -114,7 +114,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         jobs,
         outbox,
         ready: OnceLock::new(),
-        workers: Mutex::new(Vec::new()),
     });
     tracing::info!(listen = %addr, auth = state.cfg.server.token.is_some(), "HTTP API listening");
     if state.cfg.server.token.is_none() && !state.cfg.server.listens_on_loopback() {
@@ -124,7 +123,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         );
     }
 
-    let loader = tokio::spawn(connect_then_load(Arc::clone(&state), outputs, shard));
+    // Job slots are started by the loader once the engine runs, and end
+    // when `stop_jobs` turns true.
+    let (stop_jobs, jobs_stopping) = tokio::sync::watch::channel(false);
+    let slots = Arc::new(Mutex::new(Vec::new()));
+    let loader = tokio::spawn(connect_then_load(
+        Arc::clone(&state),
+        outputs,
+        shard,
+        nats,
+        (jobs_stopping, Arc::clone(&slots)),
+    ));
     let ticker = tokio::spawn(housekeeping(Arc::clone(&state)));
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -157,8 +166,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         tracing::warn!("HTTP requests still open after the drain period; closing them");
     }
     ticker.abort();
-    let st = Arc::clone(&state);
-    let _ = tokio::task::spawn_blocking(move || stop_components(&st)).await;
+    stop_components(&state, &stop_jobs, &slots).await;
     // What is not delivered yet stays in the outbox for the next start.
     let _ = tokio::time::timeout(HTTP_DRAIN, delivery.shutdown()).await;
     for m in &mqtt {
@@ -208,23 +216,55 @@ fn shard_index(cfg: &Config) -> Result<u32, String> {
 
 /// With the NATS backend, connects first (retrying until NATS answers; the
 /// event publisher needs the connection), then loads the model.
+/// Job slots and how to stop them: started by the loader, awaited at shutdown.
+type Slots = Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>;
+
+/// With the NATS backend, connects first (retrying until NATS answers; the
+/// event publisher needs the connection), then loads the model; with the
+/// local one, starts the job slots on the engine.
 async fn connect_then_load(
     st: SharedState,
     mut outputs: EventOutputs,
     shard: u32,
+    nats: Option<Arc<Deferred>>,
+    (stop, slots): (tokio::sync::watch::Receiver<bool>, Slots),
 ) -> Result<(), String> {
-    if let JobBackend::Nats(nats) = &st.jobs {
+    if let Some(nats) = &nats {
         let queue = connect_queue_retrying(&st.cfg, |e| nats.failed(e)).await;
         if st.cfg.queue.publish_events {
             outputs.nats = Some(queue.event_publisher().await.map_err(|e| e.to_string())?);
         }
         tracing::info!(url = %vigil_queue::mask_nats_url(st.cfg.queue.url.as_deref().unwrap_or_default()), "jobs go to NATS JetStream; `vigil worker` processes run them");
-        nats.set(queue);
+        nats.set(Arc::new(queue));
     }
     let st2 = Arc::clone(&st);
-    tokio::task::spawn_blocking(move || load(&st2, outputs, shard))
+    let engine = tokio::task::spawn_blocking(move || load(&st2, outputs, shard))
         .await
-        .map_err(|e| format!("model loader crashed: {e}"))?
+        .map_err(|e| format!("model loader crashed: {e}"))??;
+    if nats.is_none() {
+        let runner = Arc::new(JobRunner {
+            queue: Arc::clone(&st.jobs),
+            engine,
+            limits: st.cfg.jobs.clone(),
+            tracker: st.cfg.tracker.clone(),
+            metrics: Arc::clone(&st.metrics),
+            worker: worker_name(),
+            scratch: st.cfg.storage.dir.join("worker"),
+        });
+        *slots.lock().unwrap_or_else(|p| p.into_inner()) = runner.start(&stop);
+    }
+    Ok(())
+}
+
+/// `host/pid`: who runs a job, in its record.
+pub(crate) fn worker_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    format!("{host}/{}", std::process::id())
 }
 
 /// First pause between NATS connection attempts at start-up; it doubles up
@@ -241,7 +281,7 @@ const NATS_RETRY_MAX: Duration = Duration::from_secs(10);
 pub(crate) async fn connect_queue_retrying(
     cfg: &Config,
     failed: impl Fn(&str),
-) -> vigil_queue::JobQueue {
+) -> vigil_queue::NatsQueue {
     let mut delay = NATS_RETRY_FIRST;
     let mut attempt = 1u32;
     loop {
@@ -269,13 +309,13 @@ pub(crate) async fn connect_queue_retrying(
 }
 
 /// Connects to the NATS backend of `[queue]`, with the URL in any error.
-pub(crate) async fn connect_queue(cfg: &Config) -> Result<vigil_queue::JobQueue, String> {
+pub(crate) async fn connect_queue(cfg: &Config) -> Result<vigil_queue::NatsQueue, String> {
     let url = cfg
         .queue
         .url
         .clone()
         .ok_or("queue.url is required when queue.backend = \"nats\"")?;
-    vigil_queue::JobQueue::connect(vigil_queue::NatsOptions {
+    vigil_queue::NatsQueue::connect(vigil_queue::NatsOptions {
         url,
         ack_wait: Duration::from_secs_f64(cfg.queue.ack_wait_s),
         max_deliver: cfg.queue.max_deliver,
@@ -345,10 +385,9 @@ fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
         .collect()
 }
 
-/// Loads and warms the model, starts the engine, the configured streams and
-/// the job workers (of the configured streams, those of replica `shard`);
-/// then the daemon is ready.
-fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> {
+/// Loads and warms the model, starts the engine and the configured streams
+/// (those of replica `shard`); then the daemon is ready.
+fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<Arc<Engine>, String> {
     let (engine, backend) = start_engine(&st.cfg)?;
     st.metrics.set_model_info(
         &backend.runtime,
@@ -384,10 +423,6 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> 
         .collect();
     // Config streams are merged into the registry; what it holds then runs.
     streams.restore(&owned).map_err(|e| e.to_string())?;
-    if let JobBackend::Local(jobs) = &st.jobs {
-        let workers = jobs.start_workers(Arc::clone(&engine));
-        *st.workers.lock().unwrap_or_else(|p| p.into_inner()) = workers;
-    }
     tracing::info!(
         device = %device,
         precision = %backend.precision,
@@ -396,14 +431,14 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<(), String> 
         "ready"
     );
     let _ = st.ready.set(Ready {
-        engine,
+        engine: Arc::clone(&engine),
         streams,
         device,
         precision: backend.precision.to_string(),
         backend: backend.runtime.clone(),
         model,
     });
-    Ok(())
+    Ok(engine)
 }
 
 /// Loads and warms the model and starts the shared batched engine; returns
@@ -434,23 +469,20 @@ async fn housekeeping(st: SharedState) {
         if let Some(r) = st.ready.get() {
             r.streams.sample();
         }
-        if let Some(queue) = match &st.jobs {
-            JobBackend::Nats(n) => n.get(),
-            JobBackend::Local(_) => None,
-        } {
-            // The shared queue's own bookkeeping; finished jobs are counted
-            // by the workers that finish them, not here.
-            if let Ok(c) = queue.counts().await {
-                st.metrics.set_job_count("queued", c.waiting);
-                st.metrics.set_job_count("running", c.in_progress);
+        // The queue's own bookkeeping; a shared queue's finished jobs are
+        // counted by the workers that finish them, not here.
+        if st.jobs.not_ready().is_none() {
+            if let Ok(c) = st.jobs.counts().await {
+                st.metrics.show_job_counts(&c);
             }
         }
         if tokio::time::Instant::now() >= next_sweep {
             next_sweep += SWEEP_EVERY;
             // NATS expires records and files itself (bucket max_age).
-            if let JobBackend::Local(jobs) = &st.jobs {
-                let jobs = Arc::clone(jobs);
-                let _ = tokio::task::spawn_blocking(move || jobs.sweep()).await;
+            if st.jobs.sweep().await > 0 {
+                if let Ok(c) = st.jobs.counts().await {
+                    st.metrics.show_job_counts(&c);
+                }
             }
             if st.cfg.events.snapshots {
                 let store = snapshot_store(&st.cfg);
@@ -462,33 +494,25 @@ async fn housekeeping(st: SharedState) {
     }
 }
 
-/// Stops streams (in-flight frames drain), puts running jobs back in the
-/// queue (their state is in SQLite), and waits a bounded time for workers.
-fn stop_components(st: &AppState) {
-    if let JobBackend::Local(jobs) = &st.jobs {
-        jobs.shutdown();
-    }
-    if let Some(r) = st.ready.get() {
-        r.streams.shutdown(STREAM_DRAIN);
-    }
-    let workers: Vec<_> =
-        std::mem::take(&mut *st.workers.lock().unwrap_or_else(|p| p.into_inner()));
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let n = workers.len();
-    for w in workers {
-        let tx = tx.clone();
-        let _ = std::thread::Builder::new()
-            .name("vigil-job-stop".into())
-            .spawn(move || {
-                let _ = w.join();
-                let _ = tx.send(());
-            });
-    }
-    let end = std::time::Instant::now() + JOB_DRAIN;
-    for _ in 0..n {
-        if rx.recv_deadline(end).is_err() {
-            tracing::warn!("a job worker did not stop in time");
-            break;
+/// Stops streams (in-flight frames drain), gives running jobs back to the
+/// queue (local ones run again at the next start), and waits a bounded
+/// time for the job slots.
+async fn stop_components(
+    st: &SharedState,
+    stop_jobs: &tokio::sync::watch::Sender<bool>,
+    slots: &Slots,
+) {
+    let _ = stop_jobs.send(true);
+    let st2 = Arc::clone(st);
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(r) = st2.ready.get() {
+            r.streams.shutdown(STREAM_DRAIN);
         }
+    })
+    .await;
+    let slots = std::mem::take(&mut *slots.lock().unwrap_or_else(|p| p.into_inner()));
+    let all = futures_util::future::join_all(slots);
+    if tokio::time::timeout(JOB_DRAIN, all).await.is_err() {
+        tracing::warn!("a job worker did not stop in time");
     }
 }

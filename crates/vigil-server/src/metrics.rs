@@ -27,9 +27,6 @@ pub const STAGES: &[&str] = &[
     "end_to_end",
 ];
 
-/// Job states of `vigil_jobs`.
-pub const JOB_STATES: &[&str] = &["queued", "running", "succeeded", "failed"];
-
 /// Buckets from 1 ms to 10 s, roughly ×2.5 apart: per-stage times span
 /// sub-millisecond tracking to multi-second end-to-end latency on a
 /// saturated CPU.
@@ -254,8 +251,8 @@ impl Metrics {
         for o in ["ok", "retry", "failed"] {
             webhook_deliveries_total.with_label_values(&[o]);
         }
-        for s in JOB_STATES {
-            jobs.with_label_values(&[*s]);
+        for s in vigil_jobs::JobStatus::ALL {
+            jobs.with_label_values(&[s.as_str()]);
         }
         Ok(Self {
             model_info,
@@ -420,10 +417,23 @@ impl Metrics {
 
     /// The text exposition format.
     /// `vigil_jobs{status}`; counts beyond i64 are clamped.
-    pub fn set_job_count(&self, status: &str, n: u64) {
+    pub fn set_job_count(&self, status: vigil_jobs::JobStatus, n: u64) {
         self.jobs
-            .with_label_values(&[status])
+            .with_label_values(&[status.as_str()])
             .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// `vigil_jobs{status}` += `by` (a shared queue's worker counts what it
+    /// runs and finishes; the queue itself knows only what is waiting).
+    pub fn add_job_count(&self, status: vigil_jobs::JobStatus, by: i64) {
+        self.jobs.with_label_values(&[status.as_str()]).add(by);
+    }
+
+    /// Every state a queue reports, as `vigil_jobs{status}`.
+    pub fn show_job_counts(&self, counts: &vigil_jobs::JobCounts) {
+        for (status, n) in counts.by_status() {
+            self.set_job_count(status, n);
+        }
     }
 
     pub fn render(&self) -> Result<String, prometheus::Error> {

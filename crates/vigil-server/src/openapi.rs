@@ -175,6 +175,25 @@ mod tests {
         document(&cfg)
     }
 
+    /// The job status is documented from the one `JobStatus` type, under
+    /// the schema name clients already know.
+    #[test]
+    fn job_status_is_one_documented_enum() {
+        let d = doc();
+        let s = &d["components"]["schemas"];
+        assert_eq!(
+            s["JobStatusDoc"]["enum"],
+            serde_json::json!(["queued", "running", "succeeded", "failed"])
+        );
+        assert_eq!(s["JobStatusDoc"]["description"], "A job's state.");
+        for view in ["JobView", "JobCreated"] {
+            assert_eq!(
+                s[view]["properties"]["status"]["$ref"], "#/components/schemas/JobStatusDoc",
+                "{view}"
+            );
+        }
+    }
+
     #[test]
     fn every_v1_operation_documents_401_and_every_operation_408() {
         let d = doc();

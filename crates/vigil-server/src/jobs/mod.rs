@@ -1,301 +1,263 @@
-//! Uploaded-video jobs: a bounded queue, worker threads that run each job
-//! through the shared [`Engine`], and SQLite-backed state.
+//! Uploaded-video jobs: the one worker loop that takes jobs from a
+//! [`JobQueue`] (local SQLite in `vigil serve`, NATS JetStream in
+//! `vigil worker`) and runs each through the shared [`Engine`].
 //!
-//! A job's files live in `storage.dir/jobs/<id>/`: `input` (the upload),
-//! `video.mp4` and `detections.jsonl` (written under temporary names and
-//! moved into place only when complete).
+//! `jobs.workers` slots (tokio tasks) each hold at most one job. The video
+//! itself runs on a blocking thread ([`process_video`]); the slot reports
+//! progress every [`JobQueue::progress_every`] (a shared queue also renews
+//! the job's lease with it) and ends the claim exactly once: succeeded,
+//! failed, or given back when the worker stops.
 
 mod process;
 mod sink;
-pub mod store;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
 use vigil_core::config::{JobsConfig, TrackerConfig};
+use vigil_jobs::{JobClaim, JobDir, JobQueue, JobStatus, Taken};
 use vigil_pipeline::Engine;
 
-use crate::metrics::{Metrics, JOB_STATES};
-pub use process::{process_video, JobContext, JobControl, Outcome, DETECTIONS_FILE, VIDEO_FILE};
-pub use store::{JobParams, JobRow, Store};
+use crate::metrics::Metrics;
+pub use process::{process_video, JobContext, JobControl, Outcome};
+pub use vigil_jobs::{DETECTIONS_FILE, VIDEO_FILE};
 
 /// Suggested wait when the queue is full; roughly one short job.
 pub const RETRY_AFTER_S: u64 = 5;
+/// How long one wait for a job lasts before checking for shutdown.
+const FETCH_WAIT: Duration = Duration::from_secs(2);
+/// Pause after a failed fetch (the queue server away), so the log is not flooded.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
-/// A running job's live counters.
-struct Running {
-    stop: Arc<AtomicBool>,
-    done: Arc<AtomicU64>,
+/// Runs jobs from one queue on one engine.
+pub struct JobRunner {
+    pub queue: Arc<dyn JobQueue>,
+    pub engine: Arc<Engine>,
+    pub limits: JobsConfig,
+    pub tracker: TrackerConfig,
+    pub metrics: Arc<Metrics>,
+    /// `host/pid`, recorded in each job a shared queue hands out.
+    pub worker: String,
+    /// Where a shared queue's uploads are copied to while they run.
+    pub scratch: PathBuf,
 }
 
-pub struct Jobs {
-    store: Store,
-    dir: PathBuf,
-    cfg: JobsConfig,
-    tracker: TrackerConfig,
-    tx: Sender<String>,
-    rx: Receiver<String>,
-    /// Jobs accepted but not yet picked up by a worker (incl. uploads in
-    /// progress, which reserve their slot before reading the body).
-    queued: AtomicUsize,
-    running: Mutex<HashMap<String, Running>>,
-    shutting_down: AtomicBool,
-    metrics: Arc<Metrics>,
-}
-
-/// A reserved queue slot; released unless the upload completes.
-pub struct Reservation<'a> {
-    jobs: &'a Jobs,
-    committed: bool,
-}
-
-impl Reservation<'_> {
-    /// The upload is stored: the job enters the queue in this slot.
-    pub fn commit(mut self, id: &str, params: &JobParams) -> Result<(), String> {
-        self.jobs.store.insert(id, params)?;
-        self.committed = true;
-        // The receiver lives in `Jobs` itself, so the channel cannot be closed.
-        let _ = self.jobs.tx.send(id.to_string());
-        self.jobs.refresh_gauge();
-        Ok(())
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        if !self.committed {
-            self.jobs.queued.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-}
-
-impl Jobs {
-    /// Opens (or creates) the job database and re-queues jobs interrupted by
-    /// the last shutdown or crash.
-    pub fn open(
-        storage: &Path,
-        cfg: JobsConfig,
-        tracker: TrackerConfig,
-        metrics: Arc<Metrics>,
-    ) -> Result<Arc<Jobs>, String> {
-        let dir = storage.join("jobs");
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let store = Store::open(&storage.join("jobs.sqlite3"))?;
-        let recovered = store.recover()?;
-        let (tx, rx) = crossbeam_channel::unbounded();
-        if !recovered.is_empty() {
-            tracing::info!(jobs = recovered.len(), "re-queued jobs from the last run");
-        }
-        let n = recovered.len();
-        for id in recovered {
-            let _ = tx.send(id);
-        }
-        let jobs = Arc::new(Jobs {
-            store,
-            dir,
-            cfg,
-            tracker,
-            tx,
-            rx,
-            queued: AtomicUsize::new(n),
-            running: Mutex::new(HashMap::new()),
-            shutting_down: AtomicBool::new(false),
-            metrics,
-        });
-        jobs.refresh_gauge();
-        Ok(jobs)
-    }
-
-    pub fn job_dir(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
-    }
-
-    /// Takes a queue slot or says the queue is full (→ 429).
-    pub fn reserve(&self) -> Result<Reservation<'_>, usize> {
-        let max = self.cfg.queue_size;
-        self.queued
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| {
-                (q < max).then_some(q + 1)
-            })
-            .map(|_| Reservation {
-                jobs: self,
-                committed: false,
-            })
-    }
-
-    pub fn get(&self, id: &str) -> Result<Option<JobRow>, String> {
-        let Some(mut row) = self.store.get(id)? else {
-            return Ok(None);
-        };
-        if row.status == "running" {
-            if let Some(r) = lock(&self.running).get(id) {
-                row.frames_done = r.done.load(Ordering::Relaxed);
-            }
-        }
-        Ok(Some(row))
-    }
-
-    /// Starts `jobs.workers` worker threads on `engine`.
-    pub fn start_workers(self: &Arc<Self>, engine: Arc<Engine>) -> Vec<JoinHandle<()>> {
-        (0..self.cfg.workers)
-            .filter_map(|i| {
-                let jobs = Arc::clone(self);
-                let engine = Arc::clone(&engine);
-                std::thread::Builder::new()
-                    .name(format!("vigil-job-{i}"))
-                    .spawn(move || jobs.worker(&engine))
-                    .map_err(|e| tracing::error!(error = %e, "cannot spawn job worker"))
-                    .ok()
-            })
+impl JobRunner {
+    /// Starts `jobs.workers` slots; they end once `stop` turns true, giving
+    /// running jobs back to the queue.
+    pub fn start(self: Arc<Self>, stop: &watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        (0..self.limits.workers)
+            .map(|_| tokio::spawn(Arc::clone(&self).slot(stop.clone())))
             .collect()
     }
 
-    /// Stops running jobs (they go back to the queue) and makes workers exit.
-    pub fn shutdown(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-        for r in lock(&self.running).values() {
-            r.stop.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// Deletes finished jobs older than `jobs.retention_hours`.
-    pub fn sweep(&self) {
-        if self.cfg.retention_hours == 0 {
-            return;
-        }
-        let cutoff = store::now_ms() - (self.cfg.retention_hours as i64) * 3_600_000;
-        let ids = match self.store.expired(cutoff) {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(error = %e, "retention sweep failed");
+    /// One job at a time, until shutdown.
+    async fn slot(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
                 return;
             }
-        };
-        for id in ids {
-            let dir = self.job_dir(&id);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(job = %id, error = %e, "cannot delete job files");
-                    continue;
+            let next = tokio::select! {
+                _ = stop.changed() => return,
+                n = self.queue.next(&self.worker, FETCH_WAIT) => n,
+            };
+            match next {
+                Ok(None) => {}
+                Ok(Some(Taken::Claim(claim))) => {
+                    let rec = claim.record();
+                    let span = tracing::info_span!("job", job = %rec.id, attempt = rec.attempt);
+                    self.run(claim, stop.clone()).instrument(span).await;
+                }
+                Ok(Some(Taken::GaveUp(r))) => {
+                    tracing::warn!(job = %r.id, error = ?r.error, "job failed");
+                    self.count(JobStatus::Failed, 1).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot fetch jobs; retrying");
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(RETRY_PAUSE) => {}
+                    }
                 }
             }
-            if let Err(e) = self.store.delete(&id) {
-                tracing::warn!(job = %id, error = %e, "cannot delete job");
-            } else {
-                tracing::info!(job = %id, "job expired and deleted");
-            }
-        }
-        self.refresh_gauge();
-    }
-
-    fn refresh_gauge(&self) {
-        if let Ok(counts) = self.store.counts() {
-            for s in JOB_STATES {
-                let n = counts.iter().find(|(k, _)| k == s).map_or(0, |(_, n)| *n);
-                self.metrics.jobs.with_label_values(&[*s]).set(n);
-            }
         }
     }
 
-    fn worker(&self, engine: &Engine) {
-        loop {
-            if self.shutting_down.load(Ordering::SeqCst) {
+    /// Updates `vigil_jobs`: from the queue's own counts where it keeps
+    /// every job (local), else by what this worker did (shared).
+    async fn count(&self, status: JobStatus, by: i64) {
+        if self.queue.is_shared() {
+            self.metrics.add_job_count(status, by);
+        } else if let Ok(c) = self.queue.counts().await {
+            self.metrics.show_job_counts(&c);
+        }
+    }
+
+    async fn run(&self, mut claim: Box<dyn JobClaim>, mut stop: watch::Receiver<bool>) {
+        let rec = claim.record().clone();
+        tracing::info!(attempt = rec.attempt, "job claimed");
+        let JobDir { dir, scratch } = match claim.prepare(&self.scratch).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot fetch the upload; giving the job back");
+                let _ = claim.release().await;
+                let dir = self.scratch.join(format!("{}-{}", rec.id, rec.attempt));
+                remove_dir(&dir).await;
                 return;
             }
-            // Polling with a timeout lets the worker notice shutdown while
-            // the queue is empty; a queued job simply stays queued on disk.
-            let Ok(id) = self.rx.recv_timeout(Duration::from_millis(200)) else {
-                continue;
-            };
-            if self.shutting_down.load(Ordering::SeqCst) {
-                return;
-            }
-            self.queued.fetch_sub(1, Ordering::SeqCst);
-            let span = tracing::info_span!("job", job = %id);
-            let _g = span.enter();
-            if let Err(e) = self.run(engine, &id) {
-                tracing::error!(error = %e, "job bookkeeping failed");
-            }
-            self.refresh_gauge();
-        }
-    }
-
-    fn run(&self, engine: &Engine, id: &str) -> Result<(), String> {
-        let Some(row) = self.store.get(id)? else {
-            return Ok(()); // deleted meanwhile
         };
-        if row.status != "queued" {
-            return Ok(());
-        }
-        self.store.set_running(id, None)?;
-        self.refresh_gauge();
-        let cx = JobContext {
-            engine,
-            limits: &self.cfg,
-            tracker: &self.tracker,
-            metrics: &self.metrics,
+        self.count(JobStatus::Running, 1).await;
+        let progress = Arc::new(Progress::default());
+        let task = {
+            let (engine, progress) = (Arc::clone(&self.engine), Arc::clone(&progress));
+            let (tracker, metrics) = (self.tracker.clone(), Arc::clone(&self.metrics));
+            let limits = self.limits.clone();
+            let (id, params, dir) = (rec.id.clone(), rec.params.clone(), dir.clone());
+            tokio::task::spawn_blocking(move || {
+                let cx = JobContext {
+                    engine: &engine,
+                    limits: &limits,
+                    tracker: &tracker,
+                    metrics: &metrics,
+                };
+                let mut ctl = Control(progress);
+                let input = dir.join(vigil_jobs::INPUT_FILE);
+                process_video(&cx, &id, &input, &dir, &params, &mut ctl)
+            })
         };
-        let dir = self.job_dir(id);
-        let mut ctl = LocalControl { jobs: self, id };
-        let outcome = process_video(&cx, id, &dir.join("input"), &dir, &row.params, &mut ctl);
-        let frames = lock(&self.running)
-            .remove(id)
-            .map_or(0, |r| r.done.load(Ordering::Relaxed));
+        tokio::pin!(task);
+        let mut tick = tokio::time::interval(self.queue.progress_every());
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let (mut lost, mut stopping) = (false, false);
+        let outcome = loop {
+            tokio::select! {
+                r = &mut task => break r,
+                _ = tick.tick(), if !lost => {
+                    let (done, total) = progress.read();
+                    match claim.progress(done, total).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!("another worker has taken this job over; stopping");
+                            lost = true;
+                            progress.stop();
+                        }
+                        Err(e) => tracing::warn!(error = %e, "cannot report progress"),
+                    }
+                }
+                _ = stop.changed(), if !stopping => {
+                    stopping = true;
+                    progress.stop();
+                }
+            }
+        };
+        if self.queue.is_shared() {
+            self.metrics.add_job_count(JobStatus::Running, -1);
+        }
+        let files = [
+            (VIDEO_FILE, dir.join(VIDEO_FILE)),
+            (DETECTIONS_FILE, dir.join(DETECTIONS_FILE)),
+        ];
         match outcome {
-            // Only a shutdown stops a local job: it runs again next start.
-            Outcome::Stopped => {
-                tracing::info!(
-                    frames_done = frames,
-                    "job interrupted by shutdown; re-queued"
-                );
-                self.store.requeue(id)
+            _ if lost => {}
+            Ok(Outcome::Succeeded { frames }) => {
+                let files: Vec<(&str, &Path)> =
+                    files.iter().map(|(n, p)| (*n, p.as_path())).collect();
+                match claim.succeed(frames, &files).await {
+                    Ok(true) => {
+                        self.count(JobStatus::Succeeded, 1).await;
+                        tracing::info!(frames, "job succeeded");
+                    }
+                    Ok(false) => tracing::warn!(
+                        "job finished here but another worker had taken it over; result discarded"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot store the results; the job will be redelivered");
+                    }
+                }
             }
-            Outcome::Failed(msg) => {
+            Ok(Outcome::Failed(msg)) => {
                 tracing::warn!(error = %msg, "job failed");
-                self.store.finish(id, false, 0, None, Some(&msg))
+                match claim.fail(msg).await {
+                    Ok(true) => self.count(JobStatus::Failed, 1).await,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot record the failure; the job will be redelivered");
+                    }
+                }
             }
-            Outcome::Succeeded { frames } => {
-                tracing::info!(frames, "job succeeded");
-                self.store.finish(id, true, frames, Some(frames), None)
+            Ok(Outcome::Stopped) => {
+                tracing::info!(
+                    frames_done = progress.read().0,
+                    "job stopped; given back to the queue"
+                );
+                if let Err(e) = claim.release().await {
+                    tracing::warn!(error = %e, "cannot give the job back; it will run again later");
+                }
+                self.count(JobStatus::Queued, 0).await;
             }
+            Err(e) => {
+                tracing::error!(error = %e, "job crashed; giving it back");
+                let _ = claim.release().await;
+            }
+        }
+        if scratch {
+            remove_dir(&dir).await;
         }
     }
 }
 
-/// Local jobs keep their state in SQLite; live progress is read from memory.
-struct LocalControl<'a> {
-    jobs: &'a Jobs,
-    id: &'a str,
+/// Shared between the blocking job thread and its slot.
+#[derive(Default)]
+struct Progress {
+    done: OnceLock<Arc<AtomicU64>>,
+    total: Mutex<Option<u64>>,
+    /// The stream's own stop flag, once the job has started.
+    handle_stop: OnceLock<Arc<AtomicBool>>,
+    /// Set from outside (shutdown, or the job was taken over).
+    stop: AtomicBool,
 }
 
-impl JobControl for LocalControl<'_> {
-    fn started(&mut self, total: Option<u64>, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
-        if let Err(e) = self.jobs.store.set_running(self.id, total) {
-            tracing::warn!(error = %e, "cannot record the job's frame count");
+impl Progress {
+    fn read(&self) -> (u64, Option<u64>) {
+        let done = self.done.get().map_or(0, |d| d.load(Ordering::Relaxed));
+        (done, *self.total.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Stops the job at once (its stream drains), or as soon as it starts.
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(s) = self.handle_stop.get() {
+            s.store(true, Ordering::SeqCst);
         }
-        lock(&self.jobs.running).insert(
-            self.id.to_string(),
-            Running {
-                stop: Arc::clone(&stop),
-                done,
-            },
-        );
-        if self.jobs.shutting_down.load(Ordering::SeqCst) {
+    }
+}
+
+struct Control(Arc<Progress>);
+
+impl JobControl for Control {
+    fn started(&mut self, total: Option<u64>, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
+        *self.0.total.lock().unwrap_or_else(|p| p.into_inner()) = total;
+        let _ = self.0.done.set(done);
+        let _ = self.0.handle_stop.set(Arc::clone(&stop));
+        if self.0.stop.load(Ordering::SeqCst) {
             stop.store(true, Ordering::SeqCst);
         }
     }
 
-    fn progress(&mut self, done: u64) -> bool {
-        let _ = self.jobs.store.set_progress(self.id, done);
-        true
+    fn progress(&mut self, _done: u64) -> bool {
+        !self.0.stop.load(Ordering::SeqCst)
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+async fn remove_dir(dir: &Path) {
+    if let Err(e) = tokio::fs::remove_dir_all(dir).await {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove job scratch files");
+        }
+    }
 }

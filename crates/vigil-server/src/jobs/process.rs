@@ -13,14 +13,11 @@ use vigil_pipeline::{Engine, PartialFile, SkipPolicy, StreamOptions, VideoFrameS
 use vigil_video::{SourceOptions, VideoError, VideoSource, VideoWriter};
 
 use super::sink::JobSink;
+use super::{DETECTIONS_FILE, VIDEO_FILE};
 use crate::metrics::Metrics;
 
 /// How often a running job reports progress to its [`JobControl`].
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
-
-/// Result files of a job, in its output directory.
-pub const VIDEO_FILE: &str = "video.mp4";
-pub const DETECTIONS_FILE: &str = "detections.jsonl";
 
 /// Where a running job's state goes (SQLite, or the NATS KV bucket).
 pub trait JobControl {
