@@ -3,7 +3,11 @@
 #   1. installs what it needs from the registries: ONNX Runtime's CUDA build
 #      (VIGIL_ORT_FLAVOR=gpu scripts/setup.sh, pinned + sha256) and the CUDA 13
 #      runtime libraries it links (nvidia-* wheels from PyPI, pinned) into .venv-gpu;
-#   2. builds vigil (release; ort's `cuda` feature is always compiled in);
+#   2. builds vigil (release; ort's `cuda` feature is always compiled in) and
+#      runs crates/vigil-detect's CUDA test with VIGIL_TEST_CUDA=1: a `cuda`
+#      session is created on the CUDA execution provider, its boxes equal the
+#      CPU session's, and `auto` resolves to cuda (without a GPU, `make test`
+#      runs the same test asserting the error that names the missing library);
 #   3. writes the FP16 model (vigil model convert --fp16, checked on the CPU);
 #   4. checks CUDA FP32 and FP16 detections against CPU FP32 detections computed
 #      in the same process (photos + every 5th clip frame; benches/agreement.rs);
@@ -62,6 +66,10 @@ else
   lib=$root/third_party/onnxruntime-gpu/libonnxruntime.so
   device=cuda profile=release frames=600 size=1920:1080 batches=(1 8 32) streams_list=(4 8 16 32) stream_secs=20 every=5
   cargo build -q --release -p vigil -p vigil-benches
+  say "CUDA tests (VIGIL_TEST_CUDA=1)"
+  ORT_DYLIB_PATH=$lib VIGIL_TEST_CUDA=1 timeout 1200 \
+    cargo nextest run -p vigil-detect --test batch --no-fail-fast >&2 ||
+    die "the CUDA tests failed (above)"
 fi
 bin=$root/target/$profile
 fp16=$work/yolov12n-dyn-fp16.onnx

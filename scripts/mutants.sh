@@ -56,6 +56,8 @@ open(path, "w").write(text.replace(old, new, 1))
 PY
 }
 
+tmpdir=$(mktemp -d)
+trap 'rm -rf "$tmpdir"' EXIT
 want=("$@")
 summary=()
 holes=0
@@ -64,6 +66,13 @@ for m in "${mutations[@]}"; do
   if [ ${#want[@]} -gt 0 ] && [[ ! " ${want[*]} " =~ " $name " ]]; then continue; fi
   echo "=== mutation $name: $file"
   apply "$file" "$find" "$replace" || exit 2
+  # A mutant that does not build proves nothing: stop and say so.
+  if ! "$CARGO" build -q --workspace --all-targets 2>"$tmpdir/build.log"; then
+    git checkout -q -- "$file"
+    tail -20 "$tmpdir/build.log" >&2
+    echo "mutants: mutation $name does not compile; update scripts/mutants.sh" >&2
+    exit 2
+  fi
   caught=()
   for s in $stages; do
     log=$(mktemp)
@@ -71,7 +80,7 @@ for m in "${mutations[@]}"; do
       echo "    stage $s: passed (did not notice)"
     else
       echo "    stage $s: FAILED (caught)"
-      grep -E '^\s+FAIL|check-accuracy:|error\[' "$log" | head -8 | sed 's/^/      /'
+      grep -E '^\s+FAIL|check-accuracy:' "$log" | awk '!seen[$0]++' | head -8 | sed 's/^/      /'
       caught+=("$s")
     fi
     rm -f "$log"

@@ -16,6 +16,7 @@ use support::{ffmpeg, free_port, http, ChildGuard};
 /// Beyond the contract: monitoring, per-stream rates, process resources.
 const EXTRA_METRICS: &[&str] = &[
     "vigil_camera_anomalies_total",
+    "vigil_camera_anomaly_active",
     "vigil_stream_fps",
     "process_resident_memory_bytes",
     "process_cpu_seconds_total",
@@ -185,6 +186,35 @@ fn live_scrape_is_valid_complete_and_consistent() {
             assert_eq!(dark, Some(0.0), "dark {kind} anomalies");
         }
     }
+    // The health *state*: black is on for the dark stream while it stays
+    // black (set before the onset is counted), off for everything else.
+    for kind in ["frozen", "black", "overexposed"] {
+        let active = |stream: &str| {
+            series(
+                &scrape,
+                &format!("vigil_camera_anomaly_active{{kind=\"{kind}\",stream=\"{stream}\"}}"),
+            )
+        };
+        assert_eq!(active("plaza"), Some(0.0), "plaza {kind} active");
+        let want = if kind == "black" { 1.0 } else { 0.0 };
+        assert_eq!(active("dark"), Some(want), "dark {kind} active");
+    }
+    // ...and the console's System page shows it per stream.
+    let system: serde_json::Value = http(&addr, "GET", "/v1/system", &[], b"")
+        .expect("GET /v1/system")
+        .json();
+    let health = |id: &str| {
+        system["streams"]
+            .as_array()
+            .and_then(|a| a.iter().find(|s| s["id"] == id))
+            .map(|s| s["health"].clone())
+    };
+    assert_eq!(
+        health("dark"),
+        Some(serde_json::json!(["black"])),
+        "{system}"
+    );
+    assert_eq!(health("plaza"), Some(serde_json::json!([])), "{system}");
     assert!(
         series(&scrape, "vigil_events_total{type=\"camera.anomaly\"}").unwrap_or(0.0) >= 1.0,
         "camera.anomaly not counted in vigil_events_total"

@@ -108,7 +108,7 @@ fn wrong_imgsz_for_a_fixed_model_is_an_error() {
 }
 
 /// Whether this run is on a GPU machine with ONNX Runtime's CUDA build
-/// (`scripts/check-gpu.sh` sets `VIGIL_TEST_CUDA=1` and points
+/// (`scripts/gpu-check.sh` sets `VIGIL_TEST_CUDA=1` and points
 /// `ORT_DYLIB_PATH` at `third_party/onnxruntime-gpu/`). Everywhere else —
 /// CI, developer machines — the CPU build is loaded and the CUDA request
 /// must fail in one specific way.
@@ -129,7 +129,7 @@ fn cuda_config(device: Device) -> ModelConfig {
 }
 
 /// Without a CUDA build (CI, developer machines) a `cuda` request fails in
-/// one specific way; on a GPU machine (`scripts/check-gpu.sh`) the session
+/// one specific way; on a GPU machine (`scripts/gpu-check.sh`) the session
 /// really runs on CUDA and its boxes are the CPU session's.
 #[test]
 fn cuda_is_used_when_present_and_refused_naming_the_missing_library_when_not() {

@@ -42,6 +42,14 @@ impl AnomalyKind {
         AnomalyKind::DecodeError,
     ];
 
+    /// The kinds judged from the picture, which have a state (on while the
+    /// picture stays wrong); decode errors come in bursts and have none.
+    pub const PICTURE: [AnomalyKind; 3] = [
+        AnomalyKind::Frozen,
+        AnomalyKind::Black,
+        AnomalyKind::Overexposed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             AnomalyKind::Frozen => "frozen",
@@ -202,6 +210,17 @@ impl HealthMonitor {
             black: Onset::default(),
             bright: Onset::default(),
         }
+    }
+
+    /// The picture anomalies in progress (reported and not yet recovered),
+    /// for a health *state* beside the onset events: an operator glancing at
+    /// the console wants "black now", not "black once, an hour ago".
+    pub fn active(&self) -> [(AnomalyKind, bool); 3] {
+        [
+            (AnomalyKind::Frozen, self.frozen.active),
+            (AnomalyKind::Black, self.black.active),
+            (AnomalyKind::Overexposed, self.bright.active),
+        ]
     }
 
     /// Whether a frame at `pts_ms` would be checked (the caller can skip
@@ -365,8 +384,16 @@ mod tests {
         );
         // Checked at most 5 times a second: onset on the first checked frame ≥ 2 s.
         assert_eq!(all[0].pts_ms, Some(2000.0));
+        let active = |m: &HealthMonitor| -> Vec<AnomalyKind> {
+            m.active()
+                .into_iter()
+                .filter_map(|(k, on)| on.then_some(k))
+                .collect()
+        };
+        assert_eq!(active(&m), vec![AnomalyKind::Black], "black while it lasts");
         let grey = ImageBgr::filled(32, 18, [128, 128, 128]);
         assert!(m.observe(5000.0, at, &grey).is_empty());
+        assert!(active(&m).is_empty(), "recovered: {:?}", active(&m));
         let mut again = Vec::new();
         for i in 51..100 {
             again.extend(m.observe(f64::from(i) * 100.0, at, &black));

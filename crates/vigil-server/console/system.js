@@ -27,11 +27,14 @@ export async function render(root) {
           [...s.stages, { ...s.live_latency, name: 'live view' }].map((q) => [q.name, q.count, ms(q.p50_ms), ms(q.p95_ms)]))),
       h('section', { class: 'card' },
         h('h2', {}, 'Streams'),
-        table(['stream', 'state', 'fps', 'drift PSI', 'camera anomalies', 'viewers'],
+        table(['stream', 'state', 'fps', 'camera health', 'drift PSI', 'camera anomalies', 'viewers'],
           s.streams.map((st) => [
             st.id,
             h('span', { class: `badge state-${st.blocked ? 'blocked' : st.state}` }, st.blocked ? 'blocked' : st.state),
             st.fps_processed.toFixed(1),
+            st.health.length
+              ? h('span', { class: 'badge state-failed' }, st.health.join(', '))
+              : h('span', { class: 'badge state-running' }, 'ok'),
             Object.entries(st.drift_psi).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ') || '—',
             Object.entries(st.anomalies).filter(([, v]) => v > 0).map(([k, v]) => `${k} ×${v}`).join(', ') || 'none',
             String(st.viewers),

@@ -52,6 +52,9 @@ pub struct Metrics {
     pub drift_psi: GaugeVec,
     /// `vigil_camera_anomalies_total{stream,kind}`: camera-health onsets.
     pub camera_anomalies_total: IntCounterVec,
+    /// `vigil_camera_anomaly_active{stream,kind}`: 1 while a picture
+    /// anomaly lasts (the health *state*; the counter above counts onsets).
+    pub camera_anomaly_active: IntGaugeVec,
     /// `vigil_stream_fps{stream,kind}`: decoded (`input`) and detected
     /// (`processed`) frames per second over the last sampler tick.
     pub stream_fps: GaugeVec,
@@ -180,6 +183,13 @@ impl Metrics {
             ),
             &["stream", "kind"],
         )?;
+        let camera_anomaly_active = IntGaugeVec::new(
+            Opts::new(
+                "vigil_camera_anomaly_active",
+                "1 while a camera-health anomaly (frozen, black, overexposed) lasts on a stream, else 0.",
+            ),
+            &["stream", "kind"],
+        )?;
         let detections_filtered_total = IntCounterVec::new(
             Opts::new(
                 "vigil_detections_filtered_total",
@@ -225,6 +235,7 @@ impl Metrics {
         registry.register(Box::new(live_latency_seconds.clone()))?;
         registry.register(Box::new(drift_psi.clone()))?;
         registry.register(Box::new(camera_anomalies_total.clone()))?;
+        registry.register(Box::new(camera_anomaly_active.clone()))?;
         registry.register(Box::new(stream_fps.clone()))?;
         registry.register(Box::new(detections_filtered_total.clone()))?;
         registry.register(Box::new(process::ProcessCollector::new()?))?;
@@ -270,6 +281,7 @@ impl Metrics {
             http_request_seconds,
             drift_psi,
             camera_anomalies_total,
+            camera_anomaly_active,
             stream_fps,
             live_frames_encoded,
             live_frames_skipped,
@@ -293,6 +305,11 @@ impl Metrics {
         for k in vigil_monitor::AnomalyKind::ALL {
             self.camera_anomalies_total
                 .with_label_values(&[stream, k.as_str()]);
+        }
+        for k in vigil_monitor::AnomalyKind::PICTURE {
+            self.camera_anomaly_active
+                .with_label_values(&[stream, k.as_str()])
+                .set(0);
         }
         for k in ["input", "processed"] {
             self.stream_fps.with_label_values(&[stream, k]).set(0.0);
@@ -324,6 +341,11 @@ impl Metrics {
         for k in vigil_monitor::AnomalyKind::ALL {
             let _ = self
                 .camera_anomalies_total
+                .remove_label_values(&[stream, k.as_str()]);
+        }
+        for k in vigil_monitor::AnomalyKind::PICTURE {
+            let _ = self
+                .camera_anomaly_active
                 .remove_label_values(&[stream, k.as_str()]);
         }
         for k in ["input", "processed"] {

@@ -149,6 +149,14 @@ fn rtsp_udp_transport_is_honoured() {
     let udp_server = RtspServer::start(&[]);
     let src = VideoSource::open(&udp_server.url(), &opts(5000, 3000, RtspTransport::Udp))
         .expect("udp open against a normal server");
+    drop(read_frames(src, 5, Duration::from_secs(20)));
+    // FFmpeg's options live in one process-global variable: the UDP choice
+    // above must not leak into the next TCP open. A fresh TCP-only server
+    // (the first one may still be tearing down the refused UDP session)
+    // refuses anything but TCP, so this open succeeds only if it asked for TCP.
+    let tcp_again = RtspServer::start(&["--tcp-only"]);
+    let src = VideoSource::open(&tcp_again.url(), &opts(5000, 3000, RtspTransport::Tcp))
+        .expect("a tcp open after a udp open still asks for tcp");
     read_frames(src, 5, Duration::from_secs(20));
 }
 

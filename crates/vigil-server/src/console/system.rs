@@ -51,6 +51,9 @@ pub struct StreamHealth {
     drift_psi: BTreeMap<String, f64>,
     /// Camera-health anomalies since start, by kind.
     anomalies: BTreeMap<String, u64>,
+    /// Picture anomalies in progress (`frozen`, `black`, `overexposed`);
+    /// empty while the picture is healthy.
+    health: Vec<String>,
     /// Open live views.
     viewers: i64,
 }
@@ -117,6 +120,10 @@ pub fn build(st: &AppState, ready: &Ready) -> SystemView {
             anomalies: per_stream(family("vigil_camera_anomalies_total"), "kind", &s.id)
                 .into_iter()
                 .map(|(k, v)| (k, v as u64))
+                .collect(),
+            health: per_stream(family("vigil_camera_anomaly_active"), "kind", &s.id)
+                .into_iter()
+                .filter_map(|(k, v)| (v > 0.0).then_some(k))
                 .collect(),
             viewers: st
                 .metrics

@@ -51,9 +51,10 @@ pub struct StreamView {
     /// The source URL with credentials masked.
     pub url: String,
     pub state: StreamState,
-    /// Frames decoded per second (last second).
+    /// Frames decoded per second, over the last few seconds.
     pub fps_in: f64,
-    /// Frames run through the detector per second (last second).
+    /// Frames run through the detector per second, over the last few
+    /// seconds.
     pub fps_processed: f64,
     /// Frames dropped from the ring because the pipeline was behind.
     pub frames_dropped: u64,
@@ -71,6 +72,12 @@ pub struct StreamView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
+
+/// The window rates are averaged over. A per-second rate of a camera run at
+/// `fps = 0.5` alternates between 0 and 1 (and showed "0.0 fps" on the
+/// console half the time); five seconds smooths that while still showing a
+/// stall within seconds.
+const RATE_WINDOW: Duration = Duration::from_secs(5);
 
 /// Counters at the previous sample, to turn totals into rates and metric
 /// increments.
@@ -153,7 +160,8 @@ struct Entry {
     handle: Option<StreamHandle>,
     latest: Latest,
     prev: Sample,
-    prev_at: Instant,
+    /// Samples of the last [`RATE_WINDOW`], oldest first, for the rates.
+    window: std::collections::VecDeque<(Instant, Sample)>,
     /// Shared with the sink; the API saves its window as the baseline.
     drift: Option<SharedDrift>,
     /// Turns the decoder's error count into `decode_error` anomalies.
@@ -175,7 +183,7 @@ impl Entry {
             handle: None,
             latest: Arc::default(),
             prev: Sample::default(),
-            prev_at: Instant::now(),
+            window: std::collections::VecDeque::new(),
             drift: None,
             decode_watch: None,
             live: None,
@@ -658,7 +666,6 @@ impl Streams {
                 skipped: stats.skipped.load(Ordering::Relaxed),
                 dropped: stats.dropped(),
             };
-            let dt = e.prev_at.elapsed().as_secs_f64().max(1e-3);
             let d = |a: u64, b: u64| a.saturating_sub(b);
             for (outcome, n) in [
                 ("decoded", d(now.decoded, e.prev.decoded)),
@@ -678,10 +685,25 @@ impl Streams {
             if blocked != e.status.blocked() {
                 tracing::info!(stream = %id, blocked, "pipeline backpressure on stream changed");
             }
-            let (fps_in, fps_processed) = (
-                d(now.decoded, e.prev.decoded) as f64 / dt,
-                d(now.processed, e.prev.processed) as f64 / dt,
-            );
+            let at = Instant::now();
+            while e
+                .window
+                .front()
+                .is_some_and(|(t, _)| at.duration_since(*t) > RATE_WINDOW)
+            {
+                e.window.pop_front();
+            }
+            let (fps_in, fps_processed) = match e.window.front() {
+                Some((t, old)) => {
+                    let dt = at.duration_since(*t).as_secs_f64().max(1e-3);
+                    (
+                        d(now.decoded, old.decoded) as f64 / dt,
+                        d(now.processed, old.processed) as f64 / dt,
+                    )
+                }
+                None => (0.0, 0.0),
+            };
+            e.window.push_back((at, now));
             e.status.set_rates(fps_in, fps_processed, blocked);
             for (kind, v) in [("input", fps_in), ("processed", fps_processed)] {
                 self.metrics
@@ -697,7 +719,6 @@ impl Streams {
                 }
             }
             e.prev = now;
-            e.prev_at = Instant::now();
         }
     }
 

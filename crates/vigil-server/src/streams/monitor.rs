@@ -128,6 +128,13 @@ impl StreamMonitor {
         let mut events = Vec::new();
         if let Some(h) = &mut self.health {
             events.extend(h.observe(pts, at, &r.frame.image));
+            self.metrics.for_stream(&self.id, |m| {
+                for (kind, on) in h.active() {
+                    m.camera_anomaly_active
+                        .with_label_values(&[self.id.as_str(), kind.as_str()])
+                        .set(i64::from(on));
+                }
+            });
         }
         if r.processed {
             if let Some(d) = &self.drift {
