@@ -28,7 +28,9 @@ use sha2::Sha256;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::outbox::{now_ms, Due, Outbox, OutboxError, Outcome, Target};
+use vigil_core::now_ms;
+
+use crate::outbox::{Due, Outbox, OutboxError, Outcome, Target};
 
 /// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, the value of
 /// `X-Vigil-Signature`; public so receivers (and tests) compute it the same way.
@@ -75,21 +77,11 @@ impl Drop for DeliveryHandle {
     }
 }
 
-/// ±20 % jitter from the OS RNG (a v4 UUID carries 122 random bits), so
-/// many daemons restarted together do not retry in lockstep.
-fn jitter(d: Duration) -> Duration {
-    let r = (uuid::Uuid::new_v4().as_u128() & 0xFFFF) as f64 / 65535.0;
-    d.mul_f64(0.8 + 0.4 * r)
-}
-
+/// The retry delay after `attempts_done` failed attempts: the shared
+/// [`vigil_core::Backoff`] with this outbox's initial delay and cap.
 fn backoff(outbox: &Outbox, attempts_done: u32) -> Duration {
     let cfg = outbox.config();
-    let exp = attempts_done.saturating_sub(1).min(30);
-    let d = cfg
-        .backoff_initial
-        .saturating_mul(1u32 << exp)
-        .min(cfg.backoff_max);
-    jitter(d).min(cfg.backoff_max)
+    vigil_core::Backoff::new(cfg.backoff_initial, cfg.backoff_max).delay_for(attempts_done)
 }
 
 enum Attempt {
@@ -206,7 +198,7 @@ fn describe(e: reqwest::Error) -> String {
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 async fn worker(outbox: Outbox, t: Arc<Target>, mut stop: watch::Receiver<bool>) {
-    let url = crate::outbox::mask_url(&t.target.url);
+    let url = vigil_core::mask_url(&t.target.url);
     let client = match reqwest::Client::builder()
         .timeout(t.target.timeout)
         .connect_timeout(t.target.timeout)

@@ -1,50 +1,8 @@
 //! The event body of the contract.
 
 use serde::{Deserialize, Serialize};
+pub use vigil_core::EventType;
 use vigil_core::{BBox, StreamId, TrackId};
-
-/// Event types this crate generates (the contract names them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum EventType {
-    #[serde(rename = "track.started")]
-    TrackStarted,
-    #[serde(rename = "track.ended")]
-    TrackEnded,
-    #[serde(rename = "zone.entered")]
-    ZoneEntered,
-    #[serde(rename = "zone.left")]
-    ZoneLeft,
-    #[serde(rename = "line.crossed")]
-    LineCrossed,
-    /// The model's output distribution moved away from its baseline
-    /// (raised by the drift monitor; no track fields).
-    #[serde(rename = "drift.detected")]
-    DriftDetected,
-    /// Frozen, black or blown-out video, or decode errors (no track fields).
-    #[serde(rename = "camera.anomaly")]
-    CameraAnomaly,
-}
-
-impl EventType {
-    /// The wire name, also used as the `type` metric label and webhook filter.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::TrackStarted => "track.started",
-            EventType::TrackEnded => "track.ended",
-            EventType::ZoneEntered => "zone.entered",
-            EventType::ZoneLeft => "zone.left",
-            EventType::LineCrossed => "line.crossed",
-            EventType::DriftDetected => "drift.detected",
-            EventType::CameraAnomaly => "camera.anomaly",
-        }
-    }
-}
-
-impl std::fmt::Display for EventType {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Which way a line was crossed; see [`crate::LineConfig`] for the convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -26,6 +26,8 @@ use std::time::Duration;
 use rumqttc::{AsyncClient, ClientError, Event as MqttEvent, MqttOptions, Packet, QoS};
 use tokio::task::JoinHandle;
 
+use vigil_core::{Backoff, EventType};
+
 use crate::Event;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(500);
@@ -42,7 +44,7 @@ pub struct MqttTarget {
     pub username: Option<String>,
     pub password: Option<String>,
     /// Event types published; empty = all.
-    pub events: Vec<String>,
+    pub events: Vec<EventType>,
     /// Messages that may wait for the broker before new ones are dropped.
     pub capacity: usize,
     /// Publish Home Assistant discovery and states (see `homeassistant`).
@@ -112,14 +114,14 @@ impl MqttSink {
         let c = Arc::clone(&counters);
         let broker = format!("{}:{}", target.host, target.port);
         let task = tokio::spawn(async move {
-            let mut backoff = BACKOFF_MIN;
+            let mut backoff = Backoff::new(BACKOFF_MIN, BACKOFF_MAX);
             let mut connected = false;
             loop {
                 match eventloop.poll().await {
                     Ok(MqttEvent::Incoming(Packet::ConnAck(_))) => {
                         tracing::info!(broker = %broker, "MQTT connected");
                         connected = true;
-                        backoff = BACKOFF_MIN;
+                        backoff.reset();
                     }
                     Ok(MqttEvent::Incoming(Packet::PubAck(_))) => {
                         c.acked.fetch_add(1, Ordering::Relaxed);
@@ -134,11 +136,10 @@ impl MqttSink {
                         if connected {
                             tracing::warn!(broker = %broker, error = %e, "MQTT connection lost; reconnecting");
                         } else {
-                            tracing::debug!(broker = %broker, error = %e, retry_in = ?backoff, "MQTT broker unreachable");
+                            tracing::debug!(broker = %broker, error = %e, "MQTT broker unreachable");
                         }
                         connected = false;
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        tokio::time::sleep(backoff.next_delay()).await;
                     }
                 }
             }
@@ -155,9 +156,7 @@ impl MqttSink {
     /// queue drops the message and counts it.
     pub fn publish(&self, events: &[Event]) {
         for e in events {
-            if !self.target.events.is_empty()
-                && !self.target.events.iter().any(|t| t == e.kind.as_str())
-            {
+            if !self.target.events.is_empty() && !self.target.events.contains(&e.kind) {
                 continue;
             }
             let Ok(body) = serde_json::to_vec(e) else {

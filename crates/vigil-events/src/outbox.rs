@@ -28,10 +28,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+
+use vigil_core::{mask_url, now_ms, EventType};
 
 use crate::event::Event;
 
@@ -109,8 +111,8 @@ pub struct WebhookTarget {
     pub url: String,
     /// When set: `X-Vigil-Signature: sha256=<hex HMAC-SHA256(secret, body)>`.
     pub secret: Option<String>,
-    /// Event type names delivered (exact match); empty = all types.
-    pub events: Vec<String>,
+    /// Event types delivered; empty = all types.
+    pub events: Vec<EventType>,
     /// Per-request timeout (connect + response).
     pub timeout: Duration,
     /// Attempts before a delivery is dead.
@@ -130,8 +132,8 @@ impl WebhookTarget {
     }
 
     /// Whether events of `kind` go to this target.
-    pub fn wants(&self, kind: &str) -> bool {
-        self.events.is_empty() || self.events.iter().any(|e| e == kind)
+    pub fn wants(&self, kind: EventType) -> bool {
+        self.events.is_empty() || self.events.contains(&kind)
     }
 }
 
@@ -214,7 +216,8 @@ impl Default for OutboxConfig {
 /// One delivery as `GET /v1/events` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
-    /// The webhook url without credentials or query (they may hold tokens).
+    /// The webhook url with credentials and query values masked (they may
+    /// hold tokens).
     pub webhook: String,
     pub status: Status,
     pub attempts: u32,
@@ -273,29 +276,6 @@ impl std::fmt::Debug for Outbox {
         f.debug_struct("Outbox")
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
-    }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Strips userinfo, query and fragment from a url for display.
-pub(crate) fn mask_url(url: &str) -> String {
-    let no_query = url.split(['?', '#']).next().unwrap_or(url);
-    match no_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let host = authority.rsplit('@').next().unwrap_or(authority);
-            format!("{scheme}://{host}{path}")
-        }
-        None => no_query.to_string(),
     }
 }
 
@@ -509,7 +489,7 @@ impl Outbox {
                         .targets
                         .iter()
                         .enumerate()
-                        .filter(|(_, t)| t.target.wants(e.kind.as_str()))
+                        .filter(|(_, t)| t.target.wants(e.kind))
                         .map(|(i, _)| i)
                         .collect();
                     let (status, finished) = if wanted.is_empty() {
@@ -686,10 +666,7 @@ impl Outbox {
     /// older than `retention_dead` (their deliveries go with them), at `now`.
     /// Returns how many events were deleted; also resyncs the pending gauge.
     pub fn prune(&self, now: SystemTime) -> Result<usize, OutboxError> {
-        let now_ms = now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let now_ms = vigil_core::to_ms(now);
         let cfg = &self.inner.config;
         let (deleted, pending) = {
             let conn = self.conn();
@@ -721,19 +698,5 @@ impl Outbox {
         let e: i64 = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))?;
         let d: i64 = conn.query_row("SELECT COUNT(*) FROM deliveries", [], |r| r.get(0))?;
         Ok((e as u64, d as u64))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_masked() {
-        assert_eq!(
-            mask_url("https://u:p@hooks.example.com/x/y?token=s#f"),
-            "https://hooks.example.com/x/y"
-        );
-        assert_eq!(mask_url("http://h:80"), "http://h:80");
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use support::{event, free_addr, ok, wait_until, Receiver};
-use vigil_events::{Outbox, OutboxConfig, Status, WebhookTarget};
+use vigil_events::{EventType, Outbox, OutboxConfig, Status, WebhookTarget};
 
 const SECRET: &str = "s3cret";
 
@@ -169,7 +169,7 @@ async fn dead_letters_after_max_attempts_and_on_4xx() {
     .await;
     let mut only_ended = target(rejects.url(), 10);
     only_ended.secret = None;
-    only_ended.events = vec!["track.ended".into()];
+    only_ended.events = vec![EventType::TrackEnded];
     let outbox = Outbox::open(
         dir.path().join("o.db"),
         vec![target(always_500.url(), 3), only_ended],
@@ -243,7 +243,7 @@ async fn dead_letters_after_max_attempts_and_on_4xx() {
 fn unsubscribed_events_are_delivered_at_once_and_pruned() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut t = WebhookTarget::new("http://127.0.0.1:9/hook");
-    t.events = vec!["zone.entered".into()];
+    t.events = vec![EventType::ZoneEntered];
     let outbox =
         Outbox::open(dir.path().join("o.db"), vec![t], OutboxConfig::default()).expect("open");
     outbox.append(&[event(1), event(2)]).expect("append");

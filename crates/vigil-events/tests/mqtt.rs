@@ -220,7 +220,7 @@ async fn events_queued_before_the_broker_is_up_arrive_once_it_is() {
     let sink = MqttSink::start(MqttTarget {
         client_id: "vigil-test-late".into(),
         topic_prefix: "home/vigil".into(),
-        events: vec!["track.started".into()],
+        events: vec![EventType::TrackStarted],
         ..MqttTarget::new("127.0.0.1", gate.addr.port())
     });
     let mut ended = event(9);

@@ -17,7 +17,7 @@ mod record;
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub use deferred::Deferred;
 pub use local::LocalQueue;
@@ -216,9 +216,6 @@ pub trait JobClaim: Send {
     async fn release(self: Box<Self>) -> Result<(), JobError>;
 }
 
-/// Milliseconds since the Unix epoch, for job timestamps.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+/// Milliseconds since the Unix epoch, for job timestamps (the one clock
+/// of every store).
+pub use vigil_core::now_ms;

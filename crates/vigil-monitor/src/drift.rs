@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use vigil_core::config::DriftConfig;
 use vigil_core::{ClassId, Detection};
 
-use crate::{psi, Detail, MonitorEvent, DRIFT_DETECTED};
+use crate::{psi, Detail, EventType, MonitorEvent};
 
 /// Bins of the confidence histogram: ten equal bins over 0–1.
 pub const CONFIDENCE_BINS: usize = 10;
@@ -269,7 +269,7 @@ impl DriftMonitor {
                 if !self.alerted[i] {
                     self.alerted[i] = true;
                     events.push(MonitorEvent {
-                        kind: DRIFT_DETECTED,
+                        kind: EventType::DriftDetected,
                         stream: self.stream.clone(),
                         at,
                         pts_ms: Some(pts_ms),
@@ -381,7 +381,7 @@ mod tests {
         assert!(feats.contains(&Feature::Class) && feats.contains(&Feature::Confidence));
         assert!(raised
             .iter()
-            .all(|e| e.kind == DRIFT_DETECTED && e.stream == "cam"));
+            .all(|e| e.kind == EventType::DriftDetected && e.stream == "cam"));
         // Back to normal: quiet, and re-armed for the next crossing.
         for _ in 0..200 {
             assert!(m.observe(t, at, &steady).is_empty());

@@ -13,7 +13,7 @@ use serde::Serialize;
 use vigil_core::config::HealthConfig;
 use vigil_core::ImageBgr;
 
-use crate::{Detail, MonitorEvent, CAMERA_ANOMALY};
+use crate::{Detail, EventType, MonitorEvent};
 
 /// Thumbnail width in cells.
 pub const THUMB_W: usize = 32;
@@ -263,7 +263,7 @@ impl HealthMonitor {
         let mut raise = |kind: AnomalyKind, held: Option<f64>, value: f64| {
             if let Some(ms) = held {
                 events.push(MonitorEvent {
-                    kind: CAMERA_ANOMALY,
+                    kind: EventType::CameraAnomaly,
                     stream: self.stream.clone(),
                     at,
                     pts_ms: Some(pts_ms),
@@ -327,7 +327,7 @@ impl DecodeErrorWatch {
             .is_none_or(|t| now.saturating_duration_since(t) >= self.quiet);
         self.last_error = Some(now);
         new_burst.then(|| MonitorEvent {
-            kind: CAMERA_ANOMALY,
+            kind: EventType::CameraAnomaly,
             stream: self.stream.clone(),
             at,
             pts_ms: None,

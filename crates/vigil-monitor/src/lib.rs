@@ -24,18 +24,15 @@ pub use drift::{Baseline, BaselineError, DriftMonitor, DriftParams, Feature, CON
 pub use health::{AnomalyKind, DecodeErrorWatch, HealthMonitor, HealthParams, Thumbnail};
 pub use psi::{psi, PSI_EPSILON};
 
-/// Event type of a drift alert (contract name).
-pub const DRIFT_DETECTED: &str = "drift.detected";
-/// Event type of a camera-health alert (contract name).
-pub const CAMERA_ANOMALY: &str = "camera.anomaly";
+pub use vigil_core::EventType;
 
 /// One alert, as plain data: the daemon logs it, counts it in
 /// `vigil_events_total{type}`, and can later route it into the event outbox
 /// (same `type`/`stream`/`at`/`pts_ms` fields as track events).
 #[derive(Debug, Clone, PartialEq)]
 pub struct MonitorEvent {
-    /// [`DRIFT_DETECTED`] or [`CAMERA_ANOMALY`].
-    pub kind: &'static str,
+    /// [`EventType::DriftDetected`] or [`EventType::CameraAnomaly`].
+    pub kind: EventType,
     pub stream: String,
     /// Wall-clock time of the frame (or sample) that raised it.
     pub at: SystemTime,

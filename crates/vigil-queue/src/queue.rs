@@ -108,23 +108,11 @@ fn encode(r: &JobRecord) -> Result<bytes::Bytes, QueueError> {
         .map_err(ctx("encode job record"))
 }
 
-/// A NATS server list for logs and errors: credentials (`user:pass@`,
-/// `token@`) and query strings hidden in every entry of the list.
+/// A NATS server list for logs and errors: each entry through the one
+/// [`vigil_core::mask_url`] (credentials, `token@` and query values hidden).
 pub fn mask_nats_url(urls: &str) -> String {
     urls.split(',')
-        .map(|u| {
-            let u = u.trim();
-            let no_query = u.split(['?', '#']).next().unwrap_or(u);
-            let hidden = if no_query.len() < u.len() { "?***" } else { "" };
-            let (scheme, rest) = match no_query.split_once("://") {
-                Some((s, r)) => (format!("{s}://"), r),
-                None => (String::new(), no_query),
-            };
-            match rest.rsplit_once('@') {
-                Some((_, host)) => format!("{scheme}***@{host}{hidden}"),
-                None => format!("{scheme}{rest}{hidden}"),
-            }
-        })
+        .map(|u| vigil_core::mask_url(u.trim()))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -549,7 +537,7 @@ mod mask_tests {
     fn nats_credentials_are_hidden() {
         assert_eq!(
             mask_nats_url("nats://vigil:s3cret@nats:4222,tls://tok3n@n2:4222?x=1"),
-            "nats://***@nats:4222,tls://***@n2:4222?***"
+            "nats://***@nats:4222,tls://***@n2:4222?x=***"
         );
         assert_eq!(mask_nats_url("nats://nats:4222"), "nats://nats:4222");
     }

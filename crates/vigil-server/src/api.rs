@@ -321,8 +321,8 @@ pub struct MaskDoc {
 #[allow(dead_code)]
 pub struct StreamEventsDoc {
     /// Event types raised; empty = all.
-    #[schema(nullable = false)]
-    types: Option<Vec<EventTypeDoc>>,
+    #[schema(nullable = false, value_type = Option<Vec<EventTypeDoc>>)]
+    types: Option<Vec<vigil_core::EventType>>,
 }
 
 /// RTSP transport.
@@ -427,25 +427,23 @@ pub enum EventStatusDoc {
     Dead,
 }
 
-/// An event type (the contract's names).
-#[derive(Serialize, Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub enum EventTypeDoc {
-    #[serde(rename = "track.started")]
-    TrackStarted,
-    #[serde(rename = "track.ended")]
-    TrackEnded,
-    #[serde(rename = "zone.entered")]
-    ZoneEntered,
-    #[serde(rename = "zone.left")]
-    ZoneLeft,
-    #[serde(rename = "line.crossed")]
-    LineCrossed,
-    #[serde(rename = "drift.detected")]
-    DriftDetected,
-    #[serde(rename = "camera.anomaly")]
-    CameraAnomaly,
+/// An event type: the schema lists [`vigil_core::EventType::ALL`], so
+/// the document cannot drift from the enum the daemon raises.
+pub struct EventTypeDoc;
+
+impl utoipa::PartialSchema for EventTypeDoc {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An event type (the contract's names)."))
+            .enum_values(Some(
+                vigil_core::EventType::ALL.map(vigil_core::EventType::as_str),
+            ))
+            .into()
+    }
 }
+
+impl ToSchema for EventTypeDoc {}
 
 /// One webhook's delivery of an event.
 #[derive(ToSchema)]

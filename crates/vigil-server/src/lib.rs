@@ -282,7 +282,7 @@ pub(crate) async fn connect_queue_retrying(
     cfg: &Config,
     failed: impl Fn(&str),
 ) -> vigil_queue::NatsQueue {
-    let mut delay = NATS_RETRY_FIRST;
+    let mut backoff = vigil_core::Backoff::new(NATS_RETRY_FIRST, NATS_RETRY_MAX);
     let mut attempt = 1u32;
     loop {
         match connect_queue(cfg).await {
@@ -293,6 +293,7 @@ pub(crate) async fn connect_queue_retrying(
                 return queue;
             }
             Err(e) => {
+                let delay = backoff.next_delay();
                 tracing::warn!(
                     attempt,
                     retry_in_s = delay.as_secs_f64(),
@@ -301,7 +302,6 @@ pub(crate) async fn connect_queue_retrying(
                 );
                 failed(&e);
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(NATS_RETRY_MAX);
                 attempt = attempt.saturating_add(1);
             }
         }
@@ -335,7 +335,7 @@ fn open_outbox(cfg: &Config, metrics: &Metrics) -> Result<Outbox, String> {
         .iter()
         .map(|w| WebhookTarget {
             secret: w.secret.clone(),
-            events: w.events.clone(),
+            events: w.event_types(),
             ..WebhookTarget::new(w.url.clone())
         })
         .collect();
@@ -377,7 +377,7 @@ fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
             t.topic_prefix.clone_from(&m.topic_prefix);
             t.username.clone_from(&m.username);
             t.password.clone_from(&m.password);
-            t.events.clone_from(&m.events);
+            t.events = vigil_core::config::event_types(&m.events);
             t.discovery = m.discovery;
             t.discovery_prefix.clone_from(&m.discovery_prefix);
             MqttSink::start(t)

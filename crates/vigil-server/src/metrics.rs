@@ -256,8 +256,8 @@ impl Metrics {
         for s in STAGES {
             stage_seconds.with_label_values(&[*s]);
         }
-        for t in vigil_core::config::EVENT_TYPES {
-            events_total.with_label_values(&[*t]);
+        for t in vigil_core::EventType::ALL {
+            events_total.with_label_values(&[t.as_str()]);
         }
         for o in ["ok", "retry", "failed"] {
             webhook_deliveries_total.with_label_values(&[o]);

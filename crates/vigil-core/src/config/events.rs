@@ -72,7 +72,7 @@ pub struct MqttConfig {
     pub username: Option<String>,
     #[serde(default)]
     pub password: Option<String>,
-    /// Event types published (see `EVENT_TYPES`); empty = all.
+    /// Event types published (the wire names of `EventType`); empty = all.
     #[serde(default)]
     pub events: Vec<String>,
     /// Publish Home Assistant MQTT discovery (retained) for each stream: an
@@ -139,11 +139,8 @@ impl MqttConfig {
             ));
         }
         for ev in &self.events {
-            if !super::EVENT_TYPES.contains(&ev.as_str()) {
-                e.push(InvalidValue::new(
-                    format!("{key}.events"),
-                    format!("unknown event type {ev:?}"),
-                ));
+            if let Err(err) = ev.parse::<crate::EventType>() {
+                e.push(InvalidValue::new(format!("{key}.events"), err.to_string()));
             }
         }
         e

@@ -36,7 +36,7 @@ pub use streams::{
     StreamEvents, StreamTransport,
 };
 pub use tracker::TrackerConfig;
-pub use webhooks::{WebhookConfig, EVENT_TYPES};
+pub use webhooks::WebhookConfig;
 
 use serde::{Deserialize, Serialize};
 
@@ -112,6 +112,12 @@ impl Config {
         }
         errs
     }
+}
+
+/// A config list of event type names as types, skipping names that do not
+/// parse (validation refuses those before anything runs).
+pub fn event_types(names: &[String]) -> Vec<crate::EventType> {
+    names.iter().filter_map(|n| n.parse().ok()).collect()
 }
 
 #[cfg(test)]

@@ -402,14 +402,8 @@ impl StreamConfig {
             m.validate(&format!("{key}.masks[{i}]"), &mut e);
         }
         for t in &self.events.types {
-            if !super::EVENT_TYPES.contains(&t.as_str()) {
-                e.push(bad(
-                    "events.types",
-                    format!(
-                        "unknown event type {t:?} (known: {})",
-                        super::EVENT_TYPES.join(", ")
-                    ),
-                ));
+            if let Err(err) = t.parse::<crate::EventType>() {
+                e.push(bad("events.types", err.to_string()));
             }
         }
         e

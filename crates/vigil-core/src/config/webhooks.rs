@@ -1,17 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
-
-/// Event types a webhook may subscribe to (the contract's list).
-pub const EVENT_TYPES: &[&str] = &[
-    "track.started",
-    "track.ended",
-    "zone.entered",
-    "zone.left",
-    "line.crossed",
-    "drift.detected",
-    "camera.anomaly",
-];
+use crate::EventType;
 
 /// One `[[webhooks]]` entry: where events are POSTed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,7 +12,7 @@ pub struct WebhookConfig {
     /// When set, bodies are signed: `X-Vigil-Signature: sha256=<hex HMAC>`.
     #[serde(default)]
     pub secret: Option<String>,
-    /// Event types delivered (see [`EVENT_TYPES`]); empty = all.
+    /// Event types delivered (the wire names of [`EventType`]); empty = all.
     #[serde(default)]
     pub events: Vec<String>,
 }
@@ -45,16 +35,16 @@ impl WebhookConfig {
             ));
         }
         for ev in &self.events {
-            if !EVENT_TYPES.contains(&ev.as_str()) {
-                e.push(InvalidValue::new(
-                    format!("{key}.events"),
-                    format!(
-                        "unknown event type {ev:?} (expected one of {})",
-                        EVENT_TYPES.join(", ")
-                    ),
-                ));
+            if let Err(err) = ev.parse::<EventType>() {
+                e.push(InvalidValue::new(format!("{key}.events"), err.to_string()));
             }
         }
         e
+    }
+
+    /// The `events` filter as types (empty = all); names that do not parse
+    /// were refused by [`Self::validate`] and are skipped here.
+    pub fn event_types(&self) -> Vec<EventType> {
+        super::event_types(&self.events)
     }
 }

@@ -160,7 +160,10 @@ impl StreamMonitor {
 
 /// Logs and counts one alert.
 pub fn report(metrics: &Metrics, e: &MonitorEvent) {
-    metrics.events_total.with_label_values(&[e.kind]).inc();
+    metrics
+        .events_total
+        .with_label_values(&[e.kind.as_str()])
+        .inc();
     let at = humantime::format_rfc3339_millis(e.at).to_string();
     match &e.detail {
         Detail::Drift {
@@ -168,7 +171,7 @@ pub fn report(metrics: &Metrics, e: &MonitorEvent) {
             psi,
             threshold,
         } => tracing::warn!(
-            event = e.kind,
+            event = e.kind.as_str(),
             stream = %e.stream,
             at = %at,
             pts_ms = e.pts_ms.unwrap_or(0.0),
@@ -188,7 +191,7 @@ pub fn report(metrics: &Metrics, e: &MonitorEvent) {
                     .inc();
             });
             tracing::warn!(
-                event = e.kind,
+                event = e.kind.as_str(),
                 stream = %e.stream,
                 at = %at,
                 pts_ms = e.pts_ms.unwrap_or(0.0),
@@ -216,11 +219,6 @@ pub fn check_decode_errors(
 /// fields (`feature`, `psi`, `threshold` or `anomaly`, `duration_s`, `value`)
 /// at the top level of the body.
 pub fn to_event(e: &MonitorEvent) -> vigil_events::Event {
-    let kind = if e.kind == vigil_monitor::DRIFT_DETECTED {
-        vigil_events::EventType::DriftDetected
-    } else {
-        vigil_events::EventType::CameraAnomaly
-    };
     let mut extra = match serde_json::to_value(&e.detail) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),
@@ -231,7 +229,7 @@ pub fn to_event(e: &MonitorEvent) -> vigil_events::Event {
     }
     vigil_events::Event {
         id: uuid::Uuid::new_v4().to_string(),
-        kind,
+        kind: e.kind,
         stream: vigil_core::StreamId(e.stream.clone()),
         at: humantime::format_rfc3339_millis(e.at).to_string(),
         pts_ms: e.pts_ms.unwrap_or(0.0),

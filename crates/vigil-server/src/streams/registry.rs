@@ -275,11 +275,7 @@ fn next_revision(tx: &Transaction<'_>) -> Result<u64, RegistryError> {
     Ok(u64::try_from(max).unwrap_or(0) + 1)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+use vigil_core::now_ms;
 
 /// Whether the row was last seeded from exactly this config entry.
 fn seeded_from(r: &Row, c: &StreamConfig) -> bool {

@@ -56,7 +56,7 @@ pub struct Rules {
     classes: HashMap<String, ObjectFilter>,
     masks: Vec<MaskConfig>,
     /// Event types raised; empty = all.
-    event_types: HashSet<String>,
+    event_types: HashSet<vigil_core::EventType>,
 }
 
 impl Rules {
@@ -82,7 +82,9 @@ impl Rules {
             any,
             classes,
             masks: cfg.masks.clone(),
-            event_types: cfg.events.types.iter().cloned().collect(),
+            event_types: vigil_core::config::event_types(&cfg.events.types)
+                .into_iter()
+                .collect(),
         })
     }
 
@@ -105,8 +107,8 @@ impl Rules {
     }
 
     /// Whether events of this type are raised.
-    pub fn raises(&self, kind: &str) -> bool {
-        self.event_types.is_empty() || self.event_types.contains(kind)
+    pub fn raises(&self, kind: vigil_core::EventType) -> bool {
+        self.event_types.is_empty() || self.event_types.contains(&kind)
     }
 
     /// `None` when the detection passes the filters and masks of a

@@ -264,7 +264,7 @@ impl StreamSink {
                 .on_objects(&meta, &released, &r.started_tracks, &r.ended_tracks);
         // Home Assistant follows every event, whatever `events.types` keeps.
         self.update_ha(released.len(), &events);
-        events.retain(|e| rules.raises(e.kind.as_str()));
+        events.retain(|e| rules.raises(e.kind));
         if events.is_empty() {
             return;
         }

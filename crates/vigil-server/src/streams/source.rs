@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use vigil_core::Backoff;
+
 use vigil_core::config::{is_network_url, StreamConfig, StreamTransport};
 use vigil_core::{FrameIndex, PtsMs};
 use vigil_pipeline::{FrameSource, SourceFrame};
@@ -42,12 +44,11 @@ pub struct ReconnectingSource {
     /// loops and reconnects.
     pts_offset: f64,
     last_pts: Option<f64>,
-    backoff: Duration,
+    backoff: Backoff,
     /// Open attempts so far, including the one that produced `first`.
     attempts: u64,
     /// (wall clock, pts) of the frame that anchors file pacing.
     pace_anchor: Option<(Instant, f64)>,
-    rng: u64,
     /// Time slept on purpose (pacing, backoff) in the current `next_frame`.
     idle: Duration,
     /// A looping file reached its end: the next open starts it again and
@@ -71,13 +72,10 @@ impl ReconnectingSource {
         stop: Arc<AtomicBool>,
     ) -> Self {
         let fps = first.as_ref().map_or(ASSUMED_LIVE_FPS, |s| s.info().fps);
-        let seed = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64);
         Self {
             masked: mask_url(&cfg.url),
             network: is_network_url(&cfg.url),
-            backoff: secs(cfg.reconnect_initial_s),
+            backoff: Backoff::new(secs(cfg.reconnect_initial_s), secs(cfg.reconnect_max_s)),
             attempts: u64::from(first.is_some()),
             cfg,
             status,
@@ -88,7 +86,6 @@ impl ReconnectingSource {
             pts_offset: 0.0,
             last_pts: None,
             pace_anchor: None,
-            rng: seed | 1,
             idle: Duration::ZERO,
             rewinding: false,
             policy: None,
@@ -158,18 +155,6 @@ impl ReconnectingSource {
         self.idle += start.elapsed();
     }
 
-    /// The next backoff delay: doubling, capped, with ±20 % jitter so many
-    /// cameras behind one failed switch do not reconnect in lockstep.
-    fn next_delay(&mut self) -> Duration {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let unit = (self.rng >> 11) as f64 / (1u64 << 53) as f64;
-        let d = self.backoff.mul_f64(0.8 + 0.4 * unit);
-        self.backoff = (self.backoff * 2).min(secs(self.cfg.reconnect_max_s));
-        d
-    }
-
     /// Forgets the current connection; the next frame will come from a new one.
     fn lost(&mut self, reason: &str) {
         self.inner = None;
@@ -233,7 +218,7 @@ impl FrameSource for ReconnectingSource {
                         // Errors from VideoSource name the masked URL only.
                         let msg = self.shown(&e.to_string());
                         self.status.set_state(StreamState::Reconnecting, Some(&msg));
-                        let d = self.next_delay();
+                        let d = self.backoff.next_delay();
                         tracing::debug!(
                             stream = %self.cfg.id,
                             url = %self.masked,
@@ -250,7 +235,7 @@ impl FrameSource for ReconnectingSource {
             };
             match inner.read() {
                 Ok(Some(f)) => {
-                    self.backoff = secs(self.cfg.reconnect_initial_s);
+                    self.backoff.reset();
                     let mut pts = self.pts_offset + f.pts.0;
                     if let Some(last) = self.last_pts {
                         pts = pts.max(last);
