@@ -7,14 +7,8 @@
 
 mod api;
 mod console;
-mod edge;
-mod error;
 mod jobs;
-mod limits;
 mod metrics;
-mod openapi;
-mod params;
-mod range;
 mod serve;
 pub mod source_policy;
 mod state;
@@ -31,8 +25,8 @@ use vigil_events::{
 };
 use vigil_pipeline::{Engine, EngineConfig};
 
+pub use api::error::ApiError;
 pub use api::ApiDoc;
-pub use error::ApiError;
 pub use metrics::Metrics;
 pub use worker::run_worker;
 
@@ -106,7 +100,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     let addr = listener
         .local_addr()
         .map_or_else(|_| cfg.server.listen.clone(), |a| a.to_string());
-    let limits = limits::Limits::from_config(&cfg);
+    let limits = api::limits::Limits::from_config(&cfg);
     let state: SharedState = Arc::new(AppState {
         limits,
         cfg,
@@ -431,7 +425,7 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<Arc<Engine>,
         "ready"
     );
     let _ = st.ready.set(Ready {
-        engine: Arc::clone(&engine),
+        detector: Arc::clone(&engine) as Arc<dyn state::ImageDetector>,
         streams,
         device,
         precision: backend.precision.to_string(),

@@ -3,6 +3,7 @@
 use std::sync::{Arc, OnceLock};
 
 use vigil_core::config::Config;
+use vigil_core::{Detection, ImageBgr};
 use vigil_pipeline::Engine;
 
 use crate::metrics::Metrics;
@@ -10,7 +11,8 @@ use crate::streams::Streams;
 
 /// Exists once the model is loaded and warmed up (what `/readyz` reports).
 pub struct Ready {
-    pub engine: Arc<Engine>,
+    /// `/v1/detect`'s way to the model (the shared engine in the daemon).
+    pub detector: Arc<dyn ImageDetector>,
     pub streams: Arc<Streams>,
     /// The device inference actually runs on (`auto` resolved).
     pub device: String,
@@ -32,15 +34,68 @@ pub struct AppState {
     pub ready: OnceLock<Ready>,
     /// Per-client and per-route bounds (body pace, uploads in flight,
     /// `/v1/detect` concurrency, free-space floor).
-    pub limits: crate::limits::Limits,
+    pub limits: crate::api::limits::Limits,
 }
 
 pub type SharedState = Arc<AppState>;
 
-impl AppState {
-    pub fn ready(&self) -> Result<&Ready, crate::error::ApiError> {
-        self.ready.get().ok_or_else(|| {
-            crate::error::ApiError::Unavailable("the model is still loading; retry shortly".into())
-        })
+/// Why one image could not be run through the model.
+#[derive(Debug, thiserror::Error)]
+#[error("inference failed: {0}")]
+pub struct DetectFailed(pub String);
+
+/// Detection on one decoded image, batched with whatever else runs. A trait
+/// so the HTTP edge runs in process with a fake, and a second inference
+/// back end plugs in without touching the handlers.
+pub trait ImageDetector: Send + Sync {
+    /// Blocks until the image's detections are ready (call it off the
+    /// async workers).
+    fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, DetectFailed>;
+}
+
+impl ImageDetector for Engine {
+    fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, DetectFailed> {
+        Engine::detect_image(self, image).map_err(|e| DetectFailed(e.to_string()))
+    }
+}
+
+/// What `/readyz` reports.
+pub enum ReadyState {
+    Ready {
+        device: String,
+        precision: String,
+        backend: String,
+        /// The model's file name (never its path); the worker omits it.
+        model: Option<String>,
+    },
+    /// Not ready yet, and why.
+    Waiting(String),
+}
+
+/// Where the ops routes learn readiness: the daemon's state, or a worker's.
+pub trait Probe: Send + Sync {
+    fn readiness(&self) -> ReadyState;
+}
+
+impl Probe for AppState {
+    fn readiness(&self) -> ReadyState {
+        match self.ready.get() {
+            Some(r) => ReadyState::Ready {
+                device: r.device.clone(),
+                precision: r.precision.clone(),
+                backend: r.backend.clone(),
+                // The file name only: an open route must not reveal server paths.
+                model: Some(
+                    std::path::Path::new(&r.model)
+                        .file_name()
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                ),
+            },
+            None => ReadyState::Waiting(
+                self.jobs
+                    .not_ready()
+                    .unwrap_or_else(|| "loading the model".to_string()),
+            ),
+        }
     }
 }

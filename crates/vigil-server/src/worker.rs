@@ -15,20 +15,16 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use tokio::sync::watch;
 use vigil_core::config::{Config, QueueBackend};
 
 use crate::jobs::JobRunner;
 use crate::metrics::Metrics;
+use crate::state::{Probe, ReadyState};
 
-/// What the HTTP side of a worker needs.
+/// What the ops routes of a worker report.
 struct Health {
-    metrics: Arc<Metrics>,
     /// How inference runs, once the model is loaded and warm.
     ready: OnceLock<vigil_detect::Backend>,
     /// Why the worker is not ready yet (for `/readyz`).
@@ -38,6 +34,25 @@ struct Health {
 impl Health {
     fn waiting_for(&self, why: String) {
         *self.waiting.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+}
+
+impl Probe for Health {
+    fn readiness(&self) -> ReadyState {
+        match self.ready.get() {
+            Some(b) => ReadyState::Ready {
+                device: b.device.as_str().to_string(),
+                precision: b.precision.as_str().to_string(),
+                backend: b.runtime.clone(),
+                model: None,
+            },
+            None => ReadyState::Waiting(
+                self.waiting
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+            ),
+        }
     }
 }
 
@@ -60,18 +75,17 @@ pub async fn run_worker(
         .map_err(|e| format!("storage.dir {}: {e}", scratch.display()))?;
     let url = cfg.queue.url.clone().unwrap_or_default();
     let health = Arc::new(Health {
-        metrics: Arc::clone(&metrics),
         ready: OnceLock::new(),
         waiting: Mutex::new(format!("connecting to the job queue (NATS at {url})")),
     });
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
         .map_err(|e| format!("server.listen {}: {e}", cfg.server.listen))?;
-    let app = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
-        .with_state(Arc::clone(&health));
+    // The same ops routes as `vigil serve`, over the worker's own state.
+    let app: Router = crate::api::ops::router(crate::api::ops::Ops {
+        metrics: Arc::clone(&metrics),
+        probe: Arc::clone(&health) as Arc<dyn Probe>,
+    });
     // The same self-defending accept loop as `vigil serve` (slowloris).
     let limits = crate::serve::ServeLimits {
         header_timeout: Duration::from_secs(cfg.server.header_timeout_s),
@@ -145,42 +159,4 @@ pub async fn run_worker(
     http.abort();
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn readyz(State(h): State<Arc<Health>>) -> Response {
-    match h.ready.get() {
-        Some(b) => Json(serde_json::json!({
-            "ready": true,
-            "device": b.device.as_str(),
-            "precision": b.precision.as_str(),
-            "backend": b.runtime,
-        }))
-        .into_response(),
-        None => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({
-                "ready": false,
-                "reason": h.waiting.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-            })),
-        )
-            .into_response(),
-    }
-}
-
-async fn metrics_text(State(h): State<Arc<Health>>) -> Response {
-    match h.metrics.render() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
 }

@@ -25,7 +25,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::metrics::Metrics;
 use crate::state::SharedState;
 use crate::streams::{LiveFrame, LiveRules};
@@ -138,10 +138,10 @@ pub struct SessionView {
     request_body = Login,
     responses((status = 200, description = "signed in (or no token is configured: no cookie then)", body = SessionView,
                headers(("Set-Cookie" = String, description = "vigil_session=…; HttpOnly; SameSite=Strict"))),
-              (status = 400, description = "the body is not `{\"token\": \"…\"}`", body = crate::error::ErrorBody),
-              (status = 401, description = "wrong token", body = crate::error::ErrorBody),
-              (status = 403, description = "posted from another origin", body = crate::error::ErrorBody),
-              (status = 413, description = "body over 2 MiB", body = crate::error::ErrorBody)))]
+              (status = 400, description = "the body is not `{\"token\": \"…\"}`", body = crate::api::error::ErrorBody),
+              (status = 401, description = "wrong token", body = crate::api::error::ErrorBody),
+              (status = 403, description = "posted from another origin", body = crate::api::error::ErrorBody),
+              (status = 413, description = "body over 2 MiB", body = crate::api::error::ErrorBody)))]
 pub async fn login(
     State(st): State<SharedState>,
     headers: HeaderMap,
@@ -245,18 +245,18 @@ fn sessions(st: &SharedState) -> Option<session::Sessions> {
 #[utoipa::path(get, path = "/v1/streams/{id}/live", tag = "streams",
     params(("id" = String, Path, description = "stream id")),
     responses((status = 101, description = "WebSocket: live frames (JPEG + detections)"),
-              (status = 404, description = "no such stream", body = crate::error::ErrorBody),
-              (status = 409, description = "the stream is not running (failed to start)", body = crate::error::ErrorBody),
-              (status = 426, description = "a plain GET: this route only speaks WebSocket", body = crate::error::ErrorBody,
+              (status = 404, description = "no such stream", body = crate::api::error::ErrorBody),
+              (status = 409, description = "the stream is not running (failed to start)", body = crate::api::error::ErrorBody),
+              (status = 426, description = "a plain GET: this route only speaks WebSocket", body = crate::api::error::ErrorBody,
                headers(("Upgrade" = String, description = "`websocket`"))),
-              (status = 503, description = "the model is still loading", body = crate::error::ErrorBody)),
+              (status = 503, description = "the model is still loading", body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn live(
     State(st): State<SharedState>,
     Path(id): Path<String>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let (feed, rules) = st.ready()?.streams.live(&id)?;
+    let (feed, rules) = crate::api::ready(&st)?.streams.live(&id)?;
     let ws = ws.map_err(|e| {
         ApiError::UpgradeRequired(format!(
             "/v1/streams/{id}/live is a WebSocket; open it with a WebSocket handshake ({})",
@@ -325,10 +325,10 @@ async fn serve_viewer(
 /// Device, model, batching, per-stage latency and per-stream health.
 #[utoipa::path(get, path = "/v1/system", tag = "console",
     responses((status = 200, body = SystemView),
-              (status = 503, description = "the model is still loading", body = crate::error::ErrorBody)),
+              (status = 503, description = "the model is still loading", body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn system_view(State(st): State<SharedState>) -> Result<Json<SystemView>, ApiError> {
-    let ready = st.ready()?;
+    let ready = crate::api::ready(&st)?;
     Ok(Json(system::build(&st, ready)))
 }
 
@@ -374,8 +374,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(8);
 #[utoipa::path(post, path = "/v1/probe", tag = "streams",
     request_body = ProbeRequest,
     responses((status = 200, description = "the URL opened and a frame was decoded", body = ProbeResult),
-              (status = 400, description = "not a network URL, a bad body, a source `server.stream_*` does not allow, or the URL could not be opened (\"cannot open the source\"; the reason is in the log)", body = crate::error::ErrorBody),
-              (status = 413, description = "body over 2 MiB", body = crate::error::ErrorBody)),
+              (status = 400, description = "not a network URL, a bad body, a source `server.stream_*` does not allow, or the URL could not be opened (\"cannot open the source\"; the reason is in the log)", body = crate::api::error::ErrorBody),
+              (status = 413, description = "body over 2 MiB", body = crate::api::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn probe(
     State(st): State<SharedState>,

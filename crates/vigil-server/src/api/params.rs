@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 /// The query string as key → value, unknown and repeated keys refused.
 pub struct QueryParams {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vigil_core::config::Config;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 /// What a refused client is told to wait before trying again.
 const BUSY_RETRY_S: u64 = 2;

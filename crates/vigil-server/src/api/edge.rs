@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 use crate::state::SharedState;
 
 /// Checks `Host` on every request (when no token is set) and `Origin` on

@@ -5,7 +5,7 @@
 
 use axum::http::HeaderValue;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 /// The inclusive byte range to send of a `len`-byte file, or `None` for the
 /// whole file (no header, several ranges, or a unit other than bytes).

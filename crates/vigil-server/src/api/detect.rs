@@ -1,0 +1,50 @@
+//! `POST /v1/detect`: one image through the shared engine.
+
+use super::prelude::*;
+
+use super::uploads::read_body;
+
+/// Detects objects in one image (JPEG/PNG/BMP/WebP), batched with the streams.
+#[utoipa::path(post, path = "/v1/detect", tag = "detect",
+    request_body(description = "one encoded image (the type is sniffed from its bytes; `Content-Type` is not needed)",
+        content((inline(Binary) = "application/octet-stream"), (inline(Binary) = "image/jpeg"),
+                (inline(Binary) = "image/png"), (inline(Binary) = "image/bmp"),
+                (inline(Binary) = "image/webp"))),
+    responses((status = 200, body = DetectResponse),
+              (status = 400, description = "not a readable JPEG/PNG/BMP/WebP image, or more than `server.max_pixels`", body = ErrorBody),
+              (status = 403, description = "a cross-origin request (foreign `Origin`)", body = ErrorBody),
+              (status = 408, description = "the body stalled for `server.body_idle_timeout_s` or arrived too slowly", body = ErrorBody),
+              (status = 413, description = "larger than `server.detect_max_mb`", body = ErrorBody),
+              (status = 421, description = "no token is set and `Host` is not an IP address, localhost or one of `server.hostnames`", body = ErrorBody),
+              (status = 429, description = "`server.detect_concurrency` requests are in progress", body = ErrorBody,
+               headers(("Retry-After" = u64, description = "seconds"))),
+              (status = 503, description = "the model is still loading", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub(crate) async fn detect(
+    State(st): State<SharedState>,
+    req: Request,
+) -> Result<Json<DetectResponse>, ApiError> {
+    let detector = Arc::clone(&super::ready(&st)?.detector);
+    // The slot is taken before the body is read, so memory held by
+    // /v1/detect bodies is bounded by detect_concurrency × detect_max_mb.
+    let _slot = st.limits.detect_slot()?;
+    let limit = st.cfg.server.detect_max_mb.saturating_mul(MIB);
+    let body = read_body(req.into_body(), limit, st.limits.body).await?;
+    let max_pixels = st.cfg.server.max_pixels;
+    let (width, height, detections) = tokio::task::spawn_blocking(move || {
+        let img = vigil_detect::image_io::decode_untrusted_image(&body, "request body", max_pixels)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let (w, h) = (img.width(), img.height());
+        let dets = detector
+            .detect_image(img)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok::<_, ApiError>((w, h, dets))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(DetectResponse {
+        width,
+        height,
+        detections,
+    }))
+}
