@@ -1,54 +1,36 @@
-//! Webhook delivery workers: one tokio task per webhook target plus one
+//! Event delivery workers: one tokio task per [`crate::EventSink`] plus one
 //! pruning task.
 //!
 //! # Retry policy
 //!
-//! * 2xx → delivered.
-//! * Connection errors, timeouts, 408, 429 and 5xx → retried after
-//!   `backoff_initial · 2^(attempts-1)` (capped at `backoff_max`, ±20 %
-//!   jitter), or after `Retry-After` seconds when a 429/503 carries one
-//!   (capped at `retry_after_max`). After `max_attempts` attempts → dead.
-//! * Other statuses (3xx — redirects are not followed, 4xx) → dead at once:
-//!   the receiver rejected these exact bytes and would reject them again.
+//! What an attempt came to is the sink's call ([`crate::Attempt`]); the
+//! policy after it is the same for every sink:
 //!
-//! When the receiver is unreachable (connection error, timeout) or rate
-//! limits (429), the whole target pauses until that delivery's next attempt,
-//! so an outage costs one probe per backoff step rather than one per event.
-//! A 5xx for one event only delays that event.
+//! * delivered → done;
+//! * a retry → again after `backoff_initial · 2^(attempts-1)` (capped at
+//!   `backoff_max`, ±20 % jitter: [`vigil_core::Backoff`]), or after the
+//!   receiver's `Retry-After` (capped at `retry_after_max`); after the
+//!   sink's `max_attempts` attempts → dead;
+//! * rejected → dead at once.
 //!
-//! Workers send one request at a time per target, oldest event first. A
-//! request in flight when the process dies is sent again after the restart
-//! (at-least-once: receivers deduplicate on `X-Vigil-Event-Id`).
+//! When a sink is unreachable or rate limits, it pauses until that
+//! delivery's next attempt, so an outage costs one probe per backoff step
+//! rather than one per event.
+//!
+//! Workers send one delivery at a time per sink, oldest event first. A
+//! delivery in flight when the process dies is sent again after the restart
+//! (at-least-once: receivers deduplicate on the event `id`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use vigil_core::now_ms;
 
-use crate::outbox::{Due, Outbox, OutboxError, Outcome, Target};
-
-/// `sha256=<lowercase hex HMAC-SHA256(secret, body)>`, the value of
-/// `X-Vigil-Signature`; public so receivers (and tests) compute it the same way.
-pub fn signature(secret: &[u8], body: &[u8]) -> String {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => unreachable!("HMAC takes keys of any length"),
-    };
-    mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let mut s = String::with_capacity(7 + 64);
-    s.push_str("sha256=");
-    for b in digest {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
+use crate::outbox::{Outbox, OutboxError, Outcome, Target};
+use crate::sink::Attempt;
 
 /// Running delivery workers; dropping it without [`Self::shutdown`] aborts them.
 #[derive(Debug)]
@@ -82,66 +64,6 @@ impl Drop for DeliveryHandle {
 fn backoff(outbox: &Outbox, attempts_done: u32) -> Duration {
     let cfg = outbox.config();
     vigil_core::Backoff::new(cfg.backoff_initial, cfg.backoff_max).delay_for(attempts_done)
-}
-
-enum Attempt {
-    Ok,
-    /// Retry; `pause_target` when the receiver as a whole is unavailable.
-    Retry {
-        error: String,
-        retry_after: Option<Duration>,
-        pause_target: bool,
-    },
-    Permanent(String),
-}
-
-async fn send(client: &reqwest::Client, t: &Target, d: &Due) -> Attempt {
-    let mut req = client
-        .post(&t.target.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("X-Vigil-Event-Id", &d.event_id)
-        .body(d.body.clone());
-    if let Some(secret) = &t.target.secret {
-        req = req.header("X-Vigil-Signature", signature(secret.as_bytes(), &d.body));
-    }
-    match req.send().await {
-        Ok(resp) => {
-            let status = resp.status();
-            if status.is_success() {
-                return Attempt::Ok;
-            }
-            let code = status.as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_secs);
-            if code == 408 || code == 429 || status.is_server_error() {
-                Attempt::Retry {
-                    error: format!("HTTP {code}"),
-                    retry_after: retry_after.filter(|_| code == 429 || code == 503),
-                    pause_target: code == 429,
-                }
-            } else {
-                Attempt::Permanent(format!("HTTP {code} (not retried)"))
-            }
-        }
-        Err(e) => {
-            let kind = if e.is_timeout() {
-                "timeout"
-            } else if e.is_connect() {
-                "connect"
-            } else {
-                "request"
-            };
-            Attempt::Retry {
-                error: format!("{kind}: {}", describe(e)),
-                retry_after: None,
-                pause_target: true,
-            }
-        }
-    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -179,42 +101,15 @@ async fn wait(
 
 /// Longest a worker sleeps without looking at the database again; bounds how
 /// late a delivery can be if a wake-up was missed.
-/// A request error without the URL: reqwest puts the full URL (query
-/// secrets included) in its message, and this text is stored as the
-/// event's `last_error` (shown by `GET /v1/events`) and logged. The causes
-/// (connection refused, DNS failure, TLS) carry no URL and are kept.
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    let mut text = e.to_string();
-    let mut src = std::error::Error::source(&e);
-    while let Some(s) = src {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        src = s.source();
-    }
-    text
-}
-
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
 async fn worker(outbox: Outbox, t: Arc<Target>, mut stop: watch::Receiver<bool>) {
-    let url = vigil_core::mask_url(&t.target.url);
-    let client = match reqwest::Client::builder()
-        .timeout(t.target.timeout)
-        .connect_timeout(t.target.timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("vigil/", env!("CARGO_PKG_VERSION")))
-        .build()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(webhook = %url, error = %e, "cannot build HTTP client; webhook disabled");
-            return;
-        }
-    };
+    let sink = &t.sink;
+    let name = vigil_core::mask_url(sink.key());
+    let kind = sink.kind();
     let batch = outbox.config().batch.max(1);
     let mut pause_until: i64 = 0;
-    tracing::info!(webhook = %url, "webhook worker started");
+    tracing::info!(sink = kind.as_str(), target = %name, "event delivery worker started");
     loop {
         if *stop.borrow() {
             break;
@@ -227,11 +122,11 @@ async fn worker(outbox: Outbox, t: Arc<Target>, mut stop: watch::Receiver<bool>)
             }
             continue;
         }
-        let key = t.target.url.clone();
+        let key = sink.key().to_string();
         let due = match blocking(&outbox, move |o| o.due(&key, now, batch)).await {
             Ok(d) => d,
             Err(e) => {
-                tracing::error!(webhook = %url, error = %e, "outbox read failed; retrying");
+                tracing::error!(target = %name, error = %e, "outbox read failed; retrying");
                 if !wait(&mut stop, Duration::from_secs(1), None).await {
                     break;
                 }
@@ -239,7 +134,7 @@ async fn worker(outbox: Outbox, t: Arc<Target>, mut stop: watch::Receiver<bool>)
             }
         };
         if due.is_empty() {
-            let key = t.target.url.clone();
+            let key = sink.key().to_string();
             let next = blocking(&outbox, move |o| o.next_due(&key))
                 .await
                 .ok()
@@ -257,54 +152,54 @@ async fn worker(outbox: Outbox, t: Arc<Target>, mut stop: watch::Receiver<bool>)
             if *stop.borrow() {
                 break;
             }
-            let attempt = send(&client, &t, &d).await;
+            let attempt = sink.send(&d).await;
             let attempts = d.attempts + 1;
             let (outcome, pause) = match attempt {
-                Attempt::Ok => {
-                    tracing::debug!(webhook = %url, event_id = %d.event_id, attempts, "delivered");
-                    outbox.count("ok");
+                Attempt::Delivered => {
+                    tracing::debug!(target = %name, event_id = %d.event_id, attempts, "delivered");
+                    outbox.count(kind, "ok");
                     (Outcome::Delivered, false)
                 }
-                Attempt::Permanent(error) => {
-                    tracing::warn!(webhook = %url, event_id = %d.event_id, attempts, %error, "delivery rejected; dead");
-                    outbox.count("failed");
+                Attempt::Rejected(error) => {
+                    tracing::warn!(target = %name, event_id = %d.event_id, attempts, %error, "delivery rejected; dead");
+                    outbox.count(kind, "failed");
                     (Outcome::Dead { error }, false)
                 }
-                Attempt::Retry { error, .. } if attempts >= t.target.max_attempts.max(1) => {
-                    tracing::warn!(webhook = %url, event_id = %d.event_id, attempts, %error, "delivery gave up after max_attempts; dead");
-                    outbox.count("failed");
+                Attempt::Retry { error, .. } if attempts >= sink.max_attempts().max(1) => {
+                    tracing::warn!(target = %name, event_id = %d.event_id, attempts, %error, "delivery gave up after max_attempts; dead");
+                    outbox.count(kind, "failed");
                     (Outcome::Dead { error }, false)
                 }
                 Attempt::Retry {
                     error,
                     retry_after,
-                    pause_target,
+                    pause_sink,
                 } => {
                     let delay = match retry_after {
                         Some(ra) => ra.min(outbox.config().retry_after_max),
                         None => backoff(&outbox, attempts),
                     };
                     let at_ms = now_ms() + delay.as_millis() as i64;
-                    tracing::info!(webhook = %url, event_id = %d.event_id, attempts, %error, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
-                    outbox.count("retry");
-                    if pause_target {
+                    tracing::info!(target = %name, event_id = %d.event_id, attempts, %error, retry_in_ms = delay.as_millis() as u64, "delivery failed; will retry");
+                    outbox.count(kind, "retry");
+                    if pause_sink {
                         pause_until = at_ms;
                     }
-                    (Outcome::Retry { at_ms, error }, pause_target)
+                    (Outcome::Retry { at_ms, error }, pause_sink)
                 }
             };
-            let key = t.target.url.clone();
+            let key = sink.key().to_string();
             let seq = d.seq;
             if let Err(e) = blocking(&outbox, move |o| o.record(&key, seq, &outcome)).await {
                 // The row stays pending and is sent again: at-least-once.
-                tracing::error!(webhook = %url, event_id = %d.event_id, error = %e, "cannot record delivery outcome");
+                tracing::error!(target = %name, event_id = %d.event_id, error = %e, "cannot record delivery outcome");
             }
             if pause {
                 break;
             }
         }
     }
-    tracing::info!(webhook = %url, "webhook worker stopped");
+    tracing::info!(target = %name, "event delivery worker stopped");
 }
 
 async fn pruner(outbox: Outbox, mut stop: watch::Receiver<bool>) {
@@ -335,18 +230,5 @@ impl Outbox {
             .collect();
         tasks.push(tokio::spawn(pruner(self.clone(), rx)));
         DeliveryHandle { stop, tasks }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signature_matches_rfc4231_case_2() {
-        assert_eq!(
-            signature(b"Jefe", b"what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
     }
 }

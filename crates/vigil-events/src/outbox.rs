@@ -36,6 +36,8 @@ use serde::{Deserialize, Serialize};
 use vigil_core::{mask_url, now_ms, EventType};
 
 use crate::event::Event;
+use crate::sink::{Delivery, EventSink, SinkKind};
+use crate::webhook::{WebhookSink, WebhookTarget};
 
 /// Errors from the outbox; each names what failed.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,14 @@ pub enum OutboxError {
     Encode(#[from] serde_json::Error),
     #[error("webhooks[{index}]: duplicate url {url:?} (deliveries are keyed by url)")]
     DuplicateWebhook { index: usize, url: String },
+    #[error("outbox: two event sinks share the key {key:?} (deliveries are keyed by it)")]
+    DuplicateSink { key: String },
+    #[error("webhooks[{index}]: cannot build the HTTP client: {source}")]
+    Client {
+        index: usize,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("outbox: background task failed: {0}")]
     Task(String),
 }
@@ -104,44 +114,16 @@ impl std::str::FromStr for Status {
     }
 }
 
-/// Where events are POSTed. The daemon maps each `[[webhooks]]` entry onto
-/// one; deliveries are keyed by `url`, so urls must be unique.
-#[derive(Debug, Clone, PartialEq)]
-pub struct WebhookTarget {
-    pub url: String,
-    /// When set: `X-Vigil-Signature: sha256=<hex HMAC-SHA256(secret, body)>`.
-    pub secret: Option<String>,
-    /// Event types delivered; empty = all types.
-    pub events: Vec<EventType>,
-    /// Per-request timeout (connect + response).
-    pub timeout: Duration,
-    /// Attempts before a delivery is dead.
-    pub max_attempts: u32,
-}
-
-impl WebhookTarget {
-    /// A target with the defaults: every event type, 10 s timeout, 10 attempts.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            secret: None,
-            events: Vec::new(),
-            timeout: Duration::from_secs(10),
-            max_attempts: 10,
-        }
-    }
-
-    /// Whether events of `kind` go to this target.
-    pub fn wants(&self, kind: EventType) -> bool {
-        self.events.is_empty() || self.events.contains(&kind)
-    }
-}
-
 /// Handles into metrics the daemon already registered, updated as deliveries
-/// happen: `vigil_webhook_deliveries_total{outcome}` and `vigil_outbox_pending`.
+/// happen: `vigil_event_deliveries_total{sink,outcome}` for every sink, the
+/// contract's `vigil_webhook_deliveries_total{outcome}` for webhooks, and
+/// `vigil_outbox_pending`.
 #[derive(Debug, Clone)]
 pub struct PromMetrics {
+    /// `vigil_webhook_deliveries_total{outcome}` (webhook sinks only).
     pub deliveries_total: prometheus::IntCounterVec,
+    /// `vigil_event_deliveries_total{sink,outcome}`.
+    pub event_deliveries_total: prometheus::IntCounterVec,
     pub outbox_pending: prometheus::IntGauge,
 }
 
@@ -155,14 +137,23 @@ impl PromMetrics {
             ),
             &["outcome"],
         )?;
+        let event_deliveries_total = prometheus::IntCounterVec::new(
+            prometheus::Opts::new(
+                "vigil_event_deliveries_total",
+                "Event delivery attempts by sink (webhook, mqtt, nats) and outcome (ok, retry, failed).",
+            ),
+            &["sink", "outcome"],
+        )?;
         let outbox_pending = prometheus::IntGauge::new(
             "vigil_outbox_pending",
             "Events in the outbox not yet delivered.",
         )?;
         registry.register(Box::new(deliveries_total.clone()))?;
+        registry.register(Box::new(event_deliveries_total.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
         Ok(Self {
             deliveries_total,
+            event_deliveries_total,
             outbox_pending,
         })
     }
@@ -234,15 +225,6 @@ pub struct EventRecord {
     pub deliveries: Vec<DeliveryRecord>,
 }
 
-/// A delivery due now, as a worker takes it.
-#[derive(Debug, Clone)]
-pub(crate) struct Due {
-    pub seq: i64,
-    pub event_id: String,
-    pub body: Vec<u8>,
-    pub attempts: u32,
-}
-
 /// What an attempt came to, recorded by [`Outbox::record`].
 #[derive(Debug, Clone)]
 pub(crate) enum Outcome {
@@ -252,7 +234,7 @@ pub(crate) enum Outcome {
 }
 
 pub(crate) struct Target {
-    pub target: WebhookTarget,
+    pub sink: Arc<dyn EventSink>,
     pub notify: tokio::sync::Notify,
 }
 
@@ -330,12 +312,34 @@ impl Outbox {
         targets: Vec<WebhookTarget>,
         config: OutboxConfig,
     ) -> Result<Self, OutboxError> {
-        let path = path.as_ref().to_path_buf();
-        for (index, t) in targets.iter().enumerate() {
-            if targets[..index].iter().any(|o| o.url == t.url) {
+        let mut sinks: Vec<Arc<dyn EventSink>> = Vec::with_capacity(targets.len());
+        for (index, t) in targets.into_iter().enumerate() {
+            if sinks.iter().any(|s| s.key() == t.url) {
                 return Err(OutboxError::DuplicateWebhook {
                     index,
                     url: mask_url(&t.url),
+                });
+            }
+            let sink =
+                WebhookSink::new(t).map_err(|source| OutboxError::Client { index, source })?;
+            sinks.push(Arc::new(sink));
+        }
+        Self::open_with_sinks(path, sinks, config)
+    }
+
+    /// [`Self::open`] for any [`EventSink`]s (webhooks, MQTT, NATS, …): one
+    /// delivery row per event and sink that wants it, the same durability and
+    /// retries for all. Keys must be unique.
+    pub fn open_with_sinks(
+        path: impl AsRef<Path>,
+        sinks: Vec<Arc<dyn EventSink>>,
+        config: OutboxConfig,
+    ) -> Result<Self, OutboxError> {
+        let path = path.as_ref().to_path_buf();
+        for (index, s) in sinks.iter().enumerate() {
+            if sinks[..index].iter().any(|o| o.key() == s.key()) {
+                return Err(OutboxError::DuplicateSink {
+                    key: mask_url(s.key()),
                 });
             }
         }
@@ -366,43 +370,54 @@ impl Outbox {
             "UPDATE deliveries SET next_attempt_ms = ?1 WHERE status = 'pending' AND next_attempt_ms > ?1",
             params![now],
         )?;
-        let urls: Vec<String> = targets.iter().map(|t| t.url.clone()).collect();
+        let keys: Vec<String> = sinks.iter().map(|s| s.key().to_string()).collect();
         let orphaned: Vec<(i64, String)> = {
             let mut st =
                 tx.prepare("SELECT event_seq, webhook FROM deliveries WHERE status = 'pending'")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             rows.filter_map(Result::ok)
-                .filter(|(_, w): &(i64, String)| !urls.contains(w))
+                .filter(|(_, w): &(i64, String)| !keys.contains(w))
                 .collect()
         };
-        for (seq, webhook) in &orphaned {
+        for (seq, key) in &orphaned {
+            // Webhook keys are their URLs; other sinks' keys are not.
+            let lower = key.to_ascii_lowercase();
+            let why = if lower.starts_with("http://") || lower.starts_with("https://") {
+                "webhook no longer configured"
+            } else {
+                "sink no longer configured"
+            };
             tx.execute(
-                "UPDATE deliveries SET status = 'dead', last_error = 'webhook no longer configured', updated_ms = ?3
+                "UPDATE deliveries SET status = 'dead', last_error = ?4, updated_ms = ?3
                  WHERE event_seq = ?1 AND webhook = ?2",
-                params![seq, webhook, now],
+                params![seq, key, now, why],
             )?;
             tx.execute(REFRESH_EVENT, params![seq, now])?;
         }
         tx.commit()?;
         if !orphaned.is_empty() {
-            tracing::warn!(outbox = %path.display(), deliveries = orphaned.len(), "pending deliveries for removed webhooks marked dead");
+            tracing::warn!(outbox = %path.display(), deliveries = orphaned.len(), "pending deliveries for removed sinks marked dead");
         }
         let pending: i64 = conn.query_row(
             "SELECT COUNT(*) FROM events WHERE status = 'pending'",
             [],
             |r| r.get(0),
         )?;
-        tracing::info!(outbox = %path.display(), pending, webhooks = targets.len(), "outbox open");
+        let webhooks = sinks
+            .iter()
+            .filter(|s| s.kind() == SinkKind::Webhook)
+            .count();
+        tracing::info!(outbox = %path.display(), pending, webhooks, sinks = sinks.len(), "outbox open");
 
         let outbox = Outbox {
             inner: Arc::new(Inner {
                 conn: Mutex::new(conn),
                 path,
-                targets: targets
+                targets: sinks
                     .into_iter()
-                    .map(|target| {
+                    .map(|sink| {
                         Arc::new(Target {
-                            target,
+                            sink,
                             notify: tokio::sync::Notify::new(),
                         })
                     })
@@ -448,7 +463,7 @@ impl Outbox {
         }
     }
 
-    pub(crate) fn count(&self, outcome: &str) {
+    pub(crate) fn count(&self, sink: SinkKind, outcome: &str) {
         let c = match outcome {
             "ok" => &self.inner.stats.ok,
             "retry" => &self.inner.stats.retry,
@@ -456,12 +471,17 @@ impl Outbox {
         };
         c.fetch_add(1, Ordering::Relaxed);
         if let Some(m) = &self.inner.config.metrics {
-            m.deliveries_total.with_label_values(&[outcome]).inc();
+            m.event_deliveries_total
+                .with_label_values(&[sink.as_str(), outcome])
+                .inc();
+            if sink == SinkKind::Webhook {
+                m.deliveries_total.with_label_values(&[outcome]).inc();
+            }
         }
     }
 
     /// Commits `events` (one transaction, fsynced) with a delivery row for
-    /// every webhook that wants each, then wakes the workers. Call it before
+    /// every sink that wants each, then wakes the workers. Call it before
     /// anything else learns of the events; when it fails, nothing was stored.
     pub fn append(&self, events: &[Event]) -> Result<(), OutboxError> {
         if events.is_empty() {
@@ -489,7 +509,7 @@ impl Outbox {
                         .targets
                         .iter()
                         .enumerate()
-                        .filter(|(_, t)| t.target.wants(e.kind))
+                        .filter(|(_, t)| t.sink.wants(e.kind))
                         .map(|(i, _)| i)
                         .collect();
                     let (status, finished) = if wanted.is_empty() {
@@ -511,7 +531,7 @@ impl Outbox {
                     for i in wanted {
                         ins_delivery.execute(params![
                             seq,
-                            self.inner.targets[i].target.url,
+                            self.inner.targets[i].sink.key(),
                             now
                         ])?;
                         woken[i] = true;
@@ -588,22 +608,49 @@ impl Outbox {
     }
 
     /// Pending deliveries for `url` due at `now`, oldest event first.
-    pub(crate) fn due(&self, url: &str, now: i64, limit: usize) -> Result<Vec<Due>, OutboxError> {
+    pub(crate) fn due(
+        &self,
+        url: &str,
+        now: i64,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, OutboxError> {
         let conn = self.conn();
         let mut st = conn.prepare_cached(
-            "SELECT d.event_seq, e.id, e.body, d.attempts FROM deliveries d JOIN events e ON e.seq = d.event_seq
+            "SELECT d.event_seq, e.id, e.body, d.attempts, e.type, e.stream FROM deliveries d JOIN events e ON e.seq = d.event_seq
              WHERE d.webhook = ?1 AND d.status = 'pending' AND d.next_attempt_ms <= ?2
              ORDER BY d.event_seq LIMIT ?3",
         )?;
         let rows = st.query_map(params![url, now, limit as i64], |r| {
-            Ok(Due {
-                seq: r.get(0)?,
-                event_id: r.get(1)?,
-                body: r.get(2)?,
-                attempts: r.get(3)?,
-            })
+            let kind: String = r.get(4)?;
+            Ok((
+                kind,
+                Delivery {
+                    seq: r.get(0)?,
+                    event_id: r.get(1)?,
+                    body: r.get(2)?,
+                    attempts: r.get(3)?,
+                    // Replaced below; the SQL edge holds the name.
+                    kind: EventType::TrackStarted,
+                    stream: r.get(5)?,
+                },
+            ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, mut d) = row?;
+            match name.parse::<EventType>() {
+                Ok(kind) => {
+                    d.kind = kind;
+                    out.push(d);
+                }
+                // Only a newer vigil writes a type this one does not know;
+                // left pending for it rather than sent misrouted.
+                Err(e) => {
+                    tracing::warn!(seq = d.seq, error = %e, "outbox row with an unknown event type skipped");
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// When the next pending delivery for `url` is due (unix ms), if any.

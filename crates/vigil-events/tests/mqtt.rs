@@ -255,3 +255,99 @@ async fn events_queued_before_the_broker_is_up_arrive_once_it_is() {
     assert_eq!(sink.dropped(), 0);
     sink.shutdown(Duration::from_secs(2)).await;
 }
+
+/// Events go to MQTT through the outbox like webhook deliveries: a broker
+/// that cannot be reached when they are sent, and stays so across a daemon
+/// restart, gets every one of them once it is reachable again, in order,
+/// each marked delivered only on its PUBACK. (The broker sits behind a
+/// [`Gate`], so the subscriber is in place before the sink can get through.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_deliveries_survive_a_broker_down_at_send_time_and_a_restart() {
+    use std::sync::Arc;
+    use support::wait_until;
+    use vigil_events::{EventSink, Outbox, OutboxConfig, Status};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.sqlite3");
+    let port = free_addr().port();
+    let _broker = Broker::start(dir.path(), port);
+    let mut rx = subscribe(port, "vigil/#").await;
+    let gate = Gate::start(port).await;
+    let target = MqttTarget::new("127.0.0.1", gate.addr.port());
+    let cfg = || OutboxConfig {
+        backoff_initial: Duration::from_millis(50),
+        backoff_max: Duration::from_millis(400),
+        ..OutboxConfig::default()
+    };
+    let open = |sink: &MqttSink| {
+        Outbox::open_with_sinks(
+            &path,
+            vec![Arc::new(sink.clone()) as Arc<dyn EventSink>],
+            cfg(),
+        )
+        .unwrap()
+    };
+    let attempts = |o: &Outbox| -> Vec<(Status, u32)> {
+        o.recent(10, None)
+            .unwrap()
+            .iter()
+            .map(|r| (r.status, r.deliveries[0].attempts))
+            .collect()
+    };
+    let evs: Vec<Event> = (0..3).map(event).collect();
+
+    // 1. The broker cannot be reached: attempted, failed, still pending.
+    let sink = MqttSink::start(target.clone());
+    let outbox = open(&sink);
+    outbox.append(&evs).unwrap();
+    let d = outbox.start_delivery();
+    assert!(
+        wait_until(Duration::from_secs(10), || attempts(&outbox)
+            .iter()
+            .any(|(_, n)| *n >= 2))
+        .await,
+        "{:?}",
+        attempts(&outbox)
+    );
+    d.shutdown().await;
+    sink.shutdown(Duration::from_secs(2)).await;
+    let before = outbox.recent(10, None).unwrap();
+    assert!(before.iter().all(|r| r.status == Status::Pending));
+    let err = before
+        .iter()
+        .find_map(|r| r.deliveries[0].last_error.clone())
+        .unwrap_or_default();
+    assert!(err.contains("not connected"), "{err}");
+    assert_eq!(before[0].deliveries[0].webhook, target.key());
+    drop(outbox);
+
+    // 2. Restarted with the broker still unreachable, then it comes back.
+    let sink = MqttSink::start(target.clone());
+    let outbox = open(&sink);
+    let d = outbox.start_delivery();
+    let refused = gate.refused();
+    assert!(
+        wait_until(Duration::from_secs(10), || gate.refused() > refused).await,
+        "the restarted sink never tried the broker"
+    );
+    assert!(
+        rx.try_recv().is_err(),
+        "nothing got through the closed gate"
+    );
+    gate.open();
+    let got = collect(&mut rx, 3).await;
+    for ((topic, e), sent) in got.iter().zip(&evs) {
+        assert_eq!(e, sent, "same payload, oldest first");
+        assert_eq!(topic, &target.topic(sent));
+    }
+    assert!(
+        wait_until(Duration::from_secs(15), || attempts(&outbox)
+            .iter()
+            .all(|(s, _)| *s == Status::Delivered))
+        .await,
+        "{:?}",
+        attempts(&outbox)
+    );
+    d.shutdown().await;
+    sink.shutdown(Duration::from_secs(2)).await;
+}

@@ -7,6 +7,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use vigil_core::EventType;
+use vigil_events::{Attempt, Delivery, EventSink, SendFuture, SinkKind};
+
 use crate::{ctx, QueueError};
 
 pub(crate) const EVENTS_STREAM: &str = "VIGIL_EVENTS";
@@ -31,13 +34,15 @@ pub fn event_subject(stream: &str, kind: &str) -> String {
     format!("vigil.events.{token}.{kind}")
 }
 
-/// A non-blocking handle: stream threads hand events over and go on; a
-/// background task publishes them. The durable, at-least-once path for
-/// events is the outbox and its webhooks; this is a feed, and when NATS is
-/// away longer than the bounded queue lasts, events are dropped and logged.
+/// A handle on the events stream: [`Self::send`] publishes one event and
+/// waits for JetStream's ack (what the daemon's [`NatsEventSink`] uses, fed
+/// by the outbox); [`Self::publish`] hands an event to a background task and
+/// goes on (a feed: when NATS is away longer than the bounded queue lasts,
+/// events are dropped and logged).
 #[derive(Clone)]
 pub struct EventPublisher {
     tx: mpsc::Sender<(String, Bytes)>,
+    js: async_nats::jetstream::Context,
 }
 
 impl EventPublisher {
@@ -57,6 +62,7 @@ impl EventPublisher {
         .await
         .map_err(ctx("create stream VIGIL_EVENTS"))?;
         let (tx, mut rx) = mpsc::channel::<(String, Bytes)>(QUEUE);
+        let publisher = EventPublisher { tx, js: js.clone() };
         let js = js.clone();
         tokio::spawn(async move {
             while let Some((subject, body)) = rx.recv().await {
@@ -69,7 +75,20 @@ impl EventPublisher {
                 }
             }
         });
-        Ok(EventPublisher { tx })
+        Ok(publisher)
+    }
+
+    /// Publishes one event (its JSON body) and waits for the stream's ack,
+    /// so a `Ok` means JetStream stored it.
+    pub async fn send(&self, stream: &str, kind: &str, body: Vec<u8>) -> Result<(), QueueError> {
+        let subject = event_subject(stream, kind);
+        let ack = self
+            .js
+            .publish(subject, Bytes::from(body))
+            .await
+            .map_err(ctx("publish event"))?;
+        ack.await.map_err(ctx("event ack"))?;
+        Ok(())
     }
 
     /// Queues one event (its JSON body). Never blocks.
@@ -78,6 +97,66 @@ impl EventPublisher {
         if let Err(e) = self.tx.try_send((subject, Bytes::from(body))) {
             tracing::warn!(stream = %stream, kind = %kind, error = %e, "NATS event queue full; event not published");
         }
+    }
+}
+
+/// NATS as an [`EventSink`] fed by the outbox, with the same durability as
+/// webhooks and MQTT. The outbox opens before NATS is reached (the daemon
+/// connects in the background), so the sink is created empty and
+/// [`NatsEventSink::connect`]ed later; until then each attempt is a retry.
+#[derive(Default)]
+pub struct NatsEventSink {
+    publisher: std::sync::OnceLock<EventPublisher>,
+}
+
+/// How long one publish may wait for its ack before it is retried.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl NatsEventSink {
+    /// The outbox key of the NATS sink (one per daemon).
+    pub const KEY: &'static str = "nats:vigil.events";
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hands over the connection; deliveries waiting for it go out on the
+    /// sink's next attempt. Later calls are ignored.
+    pub fn connect(&self, publisher: EventPublisher) {
+        let _ = self.publisher.set(publisher);
+    }
+
+    async fn deliver(&self, d: &Delivery) -> Attempt {
+        let Some(p) = self.publisher.get() else {
+            return Attempt::unreachable("NATS not connected yet");
+        };
+        let sent = p.send(&d.stream, d.kind.as_str(), d.body.clone());
+        match tokio::time::timeout(SEND_TIMEOUT, sent).await {
+            Ok(Ok(())) => Attempt::Delivered,
+            Ok(Err(e)) => Attempt::unreachable(e.to_string()),
+            Err(_) => Attempt::unreachable(format!(
+                "no JetStream ack within {} s",
+                SEND_TIMEOUT.as_secs()
+            )),
+        }
+    }
+}
+
+impl EventSink for NatsEventSink {
+    fn key(&self) -> &str {
+        Self::KEY
+    }
+
+    fn kind(&self) -> SinkKind {
+        SinkKind::Nats
+    }
+
+    fn wants(&self, _kind: EventType) -> bool {
+        true
+    }
+
+    fn send<'a>(&'a self, d: &'a Delivery) -> SendFuture<'a> {
+        Box::pin(self.deliver(d))
     }
 }
 

@@ -28,7 +28,7 @@ mod record;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use events::{event_subject, EventPublisher};
+pub use events::{event_subject, EventPublisher, NatsEventSink};
 pub use queue::{
     mask_nats_url, Claim, ClaimOutcome, Delivery, NatsOptions, NatsQueue, QueueCounts,
 };

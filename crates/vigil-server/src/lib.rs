@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use vigil_core::config::{Config, QueueBackend};
 use vigil_events::{
-    MqttSink, MqttTarget, Outbox, OutboxConfig, PromMetrics, SnapshotStore, WebhookTarget,
+    EventSink, MqttSink, MqttTarget, Outbox, OutboxConfig, PromMetrics, SnapshotStore, WebhookSink,
+    WebhookTarget,
 };
 use vigil_pipeline::{Engine, EngineConfig};
 
@@ -59,7 +60,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     std::fs::create_dir_all(&storage)
         .map_err(|e| format!("storage.dir {}: {e}", storage.display()))?;
     let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
-    let outbox = open_outbox(&cfg, &metrics)?;
+    let mqtt = start_mqtt(&cfg);
+    // NATS is connected in the background; its sink exists from the start
+    // so events raised before the connection wait in the outbox.
+    let nats_events = (cfg.queue.backend == QueueBackend::Nats && cfg.queue.publish_events)
+        .then(|| Arc::new(vigil_queue::NatsEventSink::new()));
+    let outbox = open_outbox(&cfg, &metrics, &mqtt, nats_events.clone())?;
     // Every event is in SQLite before a delivery is attempted; undelivered
     // ones from before a crash are picked up here.
     let delivery = outbox.start_delivery();
@@ -71,7 +77,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     } else {
         None
     };
-    let mqtt = start_mqtt(&cfg);
     // Local jobs run here; NATS jobs run in `vigil worker` processes, and
     // the queue is connected after the HTTP side is up (`connect_then_load`).
     let (jobs, nats): (Arc<dyn JobQueue>, _) = match cfg.queue.backend {
@@ -92,7 +97,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         snapshots,
         snapshot_quality: cfg.events.snapshot_quality,
         mqtt: mqtt.clone(),
-        nats: None,
+        nats: nats_events,
     };
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
@@ -218,15 +223,15 @@ type Slots = Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>;
 /// local one, starts the job slots on the engine.
 async fn connect_then_load(
     st: SharedState,
-    mut outputs: EventOutputs,
+    outputs: EventOutputs,
     shard: u32,
     nats: Option<Arc<Deferred>>,
     (stop, slots): (tokio::sync::watch::Receiver<bool>, Slots),
 ) -> Result<(), String> {
     if let Some(nats) = &nats {
         let queue = connect_queue_retrying(&st.cfg, |e| nats.failed(e)).await;
-        if st.cfg.queue.publish_events {
-            outputs.nats = Some(queue.event_publisher().await.map_err(|e| e.to_string())?);
+        if let Some(sink) = &outputs.nats {
+            sink.connect(queue.event_publisher().await.map_err(|e| e.to_string())?);
         }
         tracing::info!(url = %vigil_queue::mask_nats_url(st.cfg.queue.url.as_deref().unwrap_or_default()), "jobs go to NATS JetStream; `vigil worker` processes run them");
         nats.set(Arc::new(queue));
@@ -322,24 +327,37 @@ pub(crate) async fn connect_queue(cfg: &Config) -> Result<vigil_queue::NatsQueue
     .map_err(|e| format!("queue.backend = \"nats\": {e}"))
 }
 
-/// The event outbox under `storage.dir`, with the configured webhooks.
-fn open_outbox(cfg: &Config, metrics: &Metrics) -> Result<Outbox, String> {
-    let targets = cfg
-        .webhooks
-        .iter()
-        .map(|w| WebhookTarget {
+/// The event outbox under `storage.dir`, delivering to the configured
+/// webhooks, MQTT brokers and (with `queue.publish_events`) NATS.
+fn open_outbox(
+    cfg: &Config,
+    metrics: &Metrics,
+    mqtt: &[MqttSink],
+    nats: Option<Arc<vigil_queue::NatsEventSink>>,
+) -> Result<Outbox, String> {
+    let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
+    for (i, w) in cfg.webhooks.iter().enumerate() {
+        let target = WebhookTarget {
             secret: w.secret.clone(),
             events: w.event_types(),
             ..WebhookTarget::new(w.url.clone())
-        })
-        .collect();
+        };
+        let sink = WebhookSink::new(target).map_err(|e| format!("webhooks[{i}]: {e}"))?;
+        sinks.push(Arc::new(sink));
+    }
+    sinks.extend(
+        mqtt.iter()
+            .map(|m| Arc::new(m.clone()) as Arc<dyn EventSink>),
+    );
+    sinks.extend(nats.map(|n| n as Arc<dyn EventSink>));
     let path = cfg.storage.dir.join("events.sqlite3");
-    Outbox::open(
+    Outbox::open_with_sinks(
         &path,
-        targets,
+        sinks,
         OutboxConfig {
             metrics: Some(PromMetrics {
                 deliveries_total: metrics.webhook_deliveries_total.clone(),
+                event_deliveries_total: metrics.event_deliveries_total.clone(),
                 outbox_pending: metrics.outbox_pending.clone(),
             }),
             ..OutboxConfig::default()

@@ -44,6 +44,8 @@ pub struct Metrics {
     pub stream_reconnects_total: IntCounterVec,
     pub events_total: IntCounterVec,
     pub webhook_deliveries_total: IntCounterVec,
+    /// `vigil_event_deliveries_total{sink,outcome}`: every event sink.
+    pub event_deliveries_total: IntCounterVec,
     pub outbox_pending: IntGauge,
     pub jobs: IntGaugeVec,
     pub http_request_seconds: HistogramVec,
@@ -156,6 +158,13 @@ impl Metrics {
             ),
             &["outcome"],
         )?;
+        let event_deliveries_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_event_deliveries_total",
+                "Event delivery attempts by sink (webhook, mqtt, nats) and outcome (ok, retry, failed).",
+            ),
+            &["sink", "outcome"],
+        )?;
         let outbox_pending = IntGauge::new(
             "vigil_outbox_pending",
             "Events in the outbox not yet delivered.",
@@ -247,6 +256,7 @@ impl Metrics {
         registry.register(Box::new(stream_reconnects_total.clone()))?;
         registry.register(Box::new(events_total.clone()))?;
         registry.register(Box::new(webhook_deliveries_total.clone()))?;
+        registry.register(Box::new(event_deliveries_total.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
         registry.register(Box::new(jobs.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
@@ -261,6 +271,9 @@ impl Metrics {
         }
         for o in ["ok", "retry", "failed"] {
             webhook_deliveries_total.with_label_values(&[o]);
+            for sink in ["webhook", "mqtt", "nats"] {
+                event_deliveries_total.with_label_values(&[sink, o]);
+            }
         }
         for s in vigil_jobs::JobStatus::ALL {
             jobs.with_label_values(&[s.as_str()]);
@@ -276,6 +289,7 @@ impl Metrics {
             stream_reconnects_total,
             events_total,
             webhook_deliveries_total,
+            event_deliveries_total,
             outbox_pending,
             jobs,
             http_request_seconds,
@@ -490,6 +504,7 @@ mod tests {
             "vigil_stream_reconnects_total",
             "vigil_events_total",
             "vigil_webhook_deliveries_total",
+            "vigil_event_deliveries_total",
             "vigil_outbox_pending",
             "vigil_jobs",
             "vigil_http_request_seconds",

@@ -21,41 +21,30 @@ use crate::metrics::Metrics;
 /// encoding happen only when a snapshot is requested, not for every frame.
 pub type Latest = Arc<Mutex<Option<(Arc<ImageBgr>, Vec<Detection>)>>>;
 
-/// Where a stream's events go: the durable outbox (webhooks, `/v1/events`),
-/// the annotated snapshot of each event, and the MQTT brokers.
+/// Where a stream's events go: the durable outbox (which delivers them to
+/// every sink: webhooks, MQTT brokers, NATS), the annotated snapshot of each
+/// event, and the MQTT connections for Home Assistant states.
 #[derive(Clone)]
 pub struct EventOutputs {
     pub outbox: Outbox,
     /// `None` when `events.snapshots = false`.
     pub snapshots: Option<SnapshotStore>,
     pub snapshot_quality: u8,
+    /// Home Assistant discovery and states (events reach the brokers
+    /// through the outbox).
     pub mqtt: Vec<MqttSink>,
-    /// `vigil.events.<stream>.<type>` on NATS (`queue.publish_events`).
-    pub nats: Option<vigil_queue::EventPublisher>,
+    /// The NATS event sink (`queue.publish_events`), connected once NATS
+    /// answers.
+    pub nats: Option<Arc<vigil_queue::NatsEventSink>>,
 }
 
 impl EventOutputs {
-    /// Commits events to the outbox (before any delivery), then hands them to
-    /// the MQTT sinks. A failed write is logged and the stream goes on: losing
-    /// the camera would be worse than losing events. True when stored.
+    /// Commits events to the outbox, which delivers them to every sink. A
+    /// failed write is logged and the stream goes on: losing the camera would
+    /// be worse than losing events. True when stored.
     pub fn store(&self, stream: &str, events: &[vigil_events::Event]) -> bool {
         match self.outbox.append(events) {
-            Ok(()) => {
-                for m in &self.mqtt {
-                    m.publish(events);
-                }
-                if let Some(n) = &self.nats {
-                    for e in events {
-                        match serde_json::to_vec(e) {
-                            Ok(body) => n.publish(&e.stream.0, e.kind.as_str(), body),
-                            Err(err) => {
-                                tracing::warn!(error = %err, "cannot encode event for NATS")
-                            }
-                        }
-                    }
-                }
-                true
-            }
+            Ok(()) => true,
             Err(e) => {
                 tracing::error!(stream, error = %e, lost = events.len(), "cannot write events to the outbox");
                 false
