@@ -363,6 +363,61 @@ def check_workloads(origin: Path | str, objs: list[dict], configmaps: dict[str, 
         problem(origin, "no vigil containers found")
 
 
+def check_network_policies(origin: Path | str, objs: list[dict]) -> None:
+    """Every vigil pod is covered by NetworkPolicies that admit ingress only on
+    its HTTP port and only from selected peers (never from everywhere), and
+    restrict egress with DNS allowed; NATS, when deployed, admits only vigil."""
+    pols = [o for o in objs if o.get("kind") == "NetworkPolicy"]
+
+    def selecting(labels: dict, ptype: str) -> list[dict]:
+        out = []
+        for p in pols:
+            spec = p.get("spec") or {}
+            sel = (spec.get("podSelector") or {}).get("matchLabels") or {}
+            if ptype in (spec.get("policyTypes") or []) and all(labels.get(k) == v for k, v in sel.items()):
+                out.append(spec)
+        return out
+
+    def check_ingress(who: str, labels: dict, allowed_ports: set) -> None:
+        specs = selecting(labels, "Ingress")
+        if not specs:
+            problem(origin, f"{who}: no NetworkPolicy restricts its ingress")
+        for spec in specs:
+            for rule in spec.get("ingress") or []:
+                peers = rule.get("from")
+                if not peers:
+                    problem(origin, f"{who}: an ingress rule admits every source (no `from`)")
+                for peer in peers or []:
+                    cidr = (peer.get("ipBlock") or {}).get("cidr")
+                    if cidr in ("0.0.0.0/0", "::/0"):
+                        problem(origin, f"{who}: ingress from {cidr}")
+                    if peer.get("namespaceSelector") == {} or peer.get("podSelector") == {} and "namespaceSelector" in peer:
+                        problem(origin, f"{who}: ingress from every namespace")
+                ports = {(p.get("port")) for p in rule.get("ports") or []}
+                if not ports:
+                    problem(origin, f"{who}: an ingress rule admits every port")
+                elif not ports <= allowed_ports:
+                    problem(origin, f"{who}: ingress on ports {sorted(map(str, ports - allowed_ports))} beyond {sorted(map(str, allowed_ports))}")
+
+    for obj in objs:
+        if obj.get("kind") not in WORKLOADS:
+            continue
+        name = f"{obj['kind']}/{obj['metadata']['name']}"
+        labels = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if vigil_containers(obj):
+            http = {p.get("containerPort") for c in vigil_containers(obj) for p in c.get("ports") or []
+                    if p.get("name") == "http"} | {"http"}
+            check_ingress(name, labels, http)
+            egress = selecting(labels, "Egress")
+            if not egress:
+                problem(origin, f"{name}: no NetworkPolicy restricts its egress")
+            dns = any(p.get("port") == 53 for e in egress for r in e.get("egress") or [] for p in r.get("ports") or [])
+            if egress and not dns:
+                problem(origin, f"{name}: its egress policies do not allow DNS (port 53)")
+        elif labels.get("app.kubernetes.io/name") == "nats":
+            check_ingress(name, labels, {4222, 8222, "client", "monitor"})
+
+
 def configmaps_of(objs: list[dict]) -> dict[str, dict[str, str]]:
     return {o["metadata"]["name"]: o.get("data") or {} for o in objs
             if o.get("kind") == "ConfigMap" and o.get("metadata", {}).get("name")}
@@ -494,6 +549,7 @@ else:
             continue
         label = f"{rel(kdir)} (rendered)"
         check_workloads(label, objs, configmaps_of(objs))
+        check_network_policies(label, objs)
         write_rendered_configs(rel(kdir), objs, configmaps_of(objs))
         rendered_any += 1
         # Each patch of this kustomization must show in the rendered objects.

@@ -6,7 +6,9 @@
 #   every listed file exists; every vigil container has an httpGet liveness
 #   probe on /healthz and readiness probe on /readyz, resources, a --config in a
 #   mounted ConfigMap; the stream StatefulSet's replicas equal its
-#   VIGIL_SHARD_COUNT. The same on each kustomization as rendered by kubectl's
+#   VIGIL_SHARD_COUNT; NetworkPolicies cover every vigil pod (ingress only on
+#   its HTTP port from selected peers, egress restricted with DNS allowed) and
+#   NATS (ingress from vigil only). The same on each kustomization as rendered by kubectl's
 #   built-in kustomize (third_party/kubectl/kubectl from `make setup`, or
 #   $KUBECTL, or kubectl on PATH; none is a failure), so the GPU overlay is
 #   checked as applied, and every overlay patch must show in the output;
