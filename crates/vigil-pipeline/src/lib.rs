@@ -7,6 +7,7 @@
 
 mod adapters;
 mod engine;
+pub mod motion;
 mod outputs;
 pub mod ring;
 pub mod skip;
@@ -14,7 +15,11 @@ mod stream;
 mod types;
 
 pub use adapters::{tracker, VideoFrameSource};
-pub use engine::{collect_batch, collect_batch_while, Engine, EngineConfig};
+pub use engine::{
+    collect_batch, collect_batch_while, Engine, EngineConfig, Priority, SchedulerStats,
+    BACKGROUND_SHARE, INTERACTIVE_SHARE,
+};
+pub use motion::{Gate, MotionGate, MotionMask};
 pub use outputs::{FileOutputs, PartialFile};
 pub use skip::{FrameSkipper, SkipPolicy};
 pub use stream::{StreamHandle, StreamOptions};

@@ -8,9 +8,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender};
+use vigil_core::config::MotionConfig;
 use vigil_core::{Detection, Frame, StreamId};
 
-use crate::engine::{Decoded, StreamCtx};
+use crate::engine::{Decoded, Priority, StreamCtx};
+use crate::motion::{MotionMask, Stationary};
 use crate::ring::Pushed;
 use crate::skip::SkipPolicy;
 use crate::types::{
@@ -27,6 +29,12 @@ pub struct StreamOptions {
     /// Most frames of this stream between the ring and its sink (waiting
     /// for inference, or for an earlier frame so order can be kept).
     pub max_in_flight: usize,
+    /// Motion gating; `None` (the default) runs every selected frame.
+    pub motion: Option<MotionConfig>,
+    /// Where motion never counts (class-agnostic masks).
+    pub motion_masks: Vec<MotionMask>,
+    /// The scheduler class; `None` = live for live sources, else background.
+    pub priority: Option<Priority>,
 }
 
 impl StreamOptions {
@@ -36,6 +44,9 @@ impl StreamOptions {
             skip: SkipPolicy::Every(1),
             ring_capacity: 8,
             max_in_flight: 32,
+            motion: None,
+            motion_masks: Vec::new(),
+            priority: None,
         }
     }
 }
@@ -53,6 +64,8 @@ pub(crate) enum PostMsg {
         seq: u64,
         frame: Frame,
         decode: Duration,
+        /// Selected by the skip policy but gated out: nothing moved.
+        still: bool,
     },
     Failed {
         seq: u64,
@@ -213,7 +226,12 @@ fn post_loop(
     let mut pending: BTreeMap<u64, PostMsg> = BTreeMap::new();
     let mut next = 0u64;
     let mut total: Option<u64> = None;
-    let mut state = PostState::default();
+    let mut state = PostState {
+        stationary: ctx
+            .motion_enabled()
+            .then(|| Stationary::new(ctx.motion_stationary_after_s())),
+        ..PostState::default()
+    };
     let mut sink_ok = true;
     while total != Some(next) {
         let Ok(msg) = rx.recv() else { break };
@@ -226,11 +244,20 @@ fn post_loop(
             }
         }
         while let Some(msg) = pending.remove(&next) {
+            let seq = next;
             next += 1;
             // This frame leaves the pipeline with this iteration; let the
             // scheduler take another one from the ring.
             let _release = InFlight(ctx, wake_tx);
-            let result = match state.handle(msg, tracker.as_deref_mut()) {
+            let result = state.handle(ctx, msg, tracker.as_deref_mut());
+            if state.stationary.is_some() {
+                // The gate may ask again about what this frame was run for.
+                ctx.feedback
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .answered = Some(seq);
+            }
+            let result = match result {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(stream = %id, error = %e, "frame failed");
@@ -271,37 +298,59 @@ impl Drop for InFlight<'_> {
 #[derive(Default)]
 struct PostState {
     last_processed_index: Option<u64>,
+    /// The last frame gated out as still: the scene was unchanged up to
+    /// there, so the tracker's clock (its lost-track buffer) does not run
+    /// across it.
+    last_still_index: Option<u64>,
     last_objects: Vec<Detection>,
+    /// With motion gating: which tracks keep the detector busy.
+    stationary: Option<Stationary>,
 }
 
 impl PostState {
     fn handle(
         &mut self,
+        ctx: &StreamCtx,
         msg: PostMsg,
         tracker: Option<&mut dyn TrackStage>,
     ) -> Result<FrameResult, String> {
         match msg {
             PostMsg::Processed {
+                seq,
                 frame,
                 detections,
                 mut timings,
-                ..
             } => {
-                let elapsed = self
-                    .last_processed_index
-                    .map_or(1, |last| frame.index.0.saturating_sub(last).max(1));
+                let since = match (self.last_processed_index, self.last_still_index) {
+                    (Some(p), Some(s)) => Some(p.max(s)),
+                    (p, s) => p.or(s),
+                };
+                let elapsed = since.map_or(1, |last| frame.index.0.saturating_sub(last).max(1));
                 self.last_processed_index = Some(frame.index.0);
                 let t = Instant::now();
                 let (objects, started, ended) = match tracker {
                     Some(tr) => {
                         let size = (frame.image.width(), frame.image.height());
                         let out = tr.update_in_frame(size, &detections, clamp_u32(elapsed));
+                        if let Some(st) = &mut self.stationary {
+                            let (attention, still) = st.update(frame.pts, &out);
+                            let mut fb = ctx.feedback.lock().unwrap_or_else(|p| p.into_inner());
+                            fb.attention = attention;
+                            fb.stationary = still;
+                        }
                         let objs = out.tracks.iter().map(|t| t.to_detection()).collect();
                         (objs, out.started, out.ended)
                     }
                     None => (detections.clone(), Vec::new(), Vec::new()),
                 };
                 timings.track = t.elapsed();
+                if self.stationary.is_some() {
+                    ctx.feedback
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .results
+                        .push((seq, detections.iter().map(|d| d.bbox).collect()));
+                }
                 self.last_objects.clone_from(&objects);
                 Ok(FrameResult {
                     frame,
@@ -313,7 +362,15 @@ impl PostState {
                     timings,
                 })
             }
-            PostMsg::Skipped { frame, decode, .. } => {
+            PostMsg::Skipped {
+                frame,
+                decode,
+                still,
+                ..
+            } => {
+                if still {
+                    self.last_still_index = Some(frame.index.0);
+                }
                 let objects = match (tracker, self.last_processed_index) {
                     (Some(tr), Some(last)) => tr
                         .predict(clamp_u32(frame.index.0.saturating_sub(last)))

@@ -118,6 +118,8 @@ pub struct StreamStats {
     pub decoded: AtomicU64,
     pub processed: AtomicU64,
     pub skipped: AtomicU64,
+    /// Selected frames gated out by motion gating (nothing moved).
+    pub still: AtomicU64,
     pub(crate) dropped: AtomicU64,
     /// Milliseconds since the Unix epoch of the last decoded frame (0 = none).
     pub last_frame_unix_ms: AtomicU64,
@@ -143,6 +145,7 @@ impl StreamStats {
             decoded: self.decoded.load(Ordering::Relaxed),
             processed: self.processed.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            still: self.still.load(Ordering::Relaxed),
             dropped: self.dropped(),
             error: self.error(),
             stopped,
@@ -156,6 +159,8 @@ pub struct StreamSummary {
     pub decoded: u64,
     pub processed: u64,
     pub skipped: u64,
+    /// Selected frames gated out because nothing moved.
+    pub still: u64,
     pub dropped: u64,
     /// The first error (decode, inference or sink), if any.
     pub error: Option<String>,

@@ -44,6 +44,7 @@ fn engine(max_size: usize, max_wait_ms: u64) -> Engine {
                 max_wait_ms,
             },
             preprocess_threads: 2,
+            ..EngineConfig::default()
         },
     )
 }

@@ -460,6 +460,7 @@ pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, vigil_detect::B
         &cfg.model,
         EngineConfig {
             batch: cfg.batch.clone(),
+            jobs_priority: cfg.jobs.priority,
             ..EngineConfig::default()
         },
     )

@@ -27,6 +27,9 @@ pub const STAGES: &[&str] = &[
     "end_to_end",
 ];
 
+/// Outcomes of `vigil_frames_total`.
+pub const FRAME_OUTCOMES: &[&str] = &["decoded", "processed", "skipped", "still", "dropped"];
+
 /// Buckets from 1 ms to 10 s, roughly ×2.5 apart: per-stage times span
 /// sub-millisecond tracking to multi-second end-to-end latency on a
 /// saturated CPU.
@@ -84,6 +87,9 @@ pub struct Metrics {
     /// by a stream's filters and masks before tracking (reasons in
     /// [`FILTER_REASONS`]).
     pub detections_filtered_total: IntCounterVec,
+    /// `vigil_scheduled_frames_total{priority}`: frames sent to the
+    /// detector per scheduler class (`live`, `interactive`, `background`).
+    pub scheduled_frames_total: IntCounterVec,
 }
 
 /// Reasons of `vigil_detections_filtered_total`.
@@ -121,7 +127,7 @@ impl Metrics {
         let frames_total = IntCounterVec::new(
             Opts::new(
                 "vigil_frames_total",
-                "Frames per stream by outcome (decoded, processed, skipped, dropped).",
+                "Frames per stream by outcome (decoded, processed, skipped, still = gated out by motion gating, dropped).",
             ),
             &["stream", "outcome"],
         )?;
@@ -242,6 +248,17 @@ impl Metrics {
         registry.register(Box::new(live_frames_skipped.clone()))?;
         registry.register(Box::new(live_viewers.clone()))?;
         registry.register(Box::new(live_latency_seconds.clone()))?;
+        let scheduled_frames_total = IntCounterVec::new(
+            Opts::new(
+                "vigil_scheduled_frames_total",
+                "Frames sent to the detector by scheduler priority (live = cameras, interactive = /v1/detect, background = jobs).",
+            ),
+            &["priority"],
+        )?;
+        registry.register(Box::new(scheduled_frames_total.clone()))?;
+        for p in ["live", "interactive", "background"] {
+            scheduled_frames_total.with_label_values(&[p]);
+        }
         registry.register(Box::new(drift_psi.clone()))?;
         registry.register(Box::new(camera_anomalies_total.clone()))?;
         registry.register(Box::new(camera_anomaly_active.clone()))?;
@@ -303,6 +320,7 @@ impl Metrics {
             live_latency_seconds,
             live: Mutex::new(HashMap::new()),
             detections_filtered_total,
+            scheduled_frames_total,
         })
     }
 
@@ -311,7 +329,7 @@ impl Metrics {
     pub fn add_stream(&self, stream: &str) {
         let mut live = self.live();
         live.entry(stream.to_string()).or_default();
-        for o in ["decoded", "processed", "skipped", "dropped"] {
+        for o in FRAME_OUTCOMES {
             self.frames_total.with_label_values(&[stream, o]);
         }
         self.stream_up.with_label_values(&[stream]).set(0);
@@ -347,7 +365,7 @@ impl Metrics {
                 .detections_total
                 .remove_label_values(&[stream, label.as_str()]);
         }
-        for o in ["decoded", "processed", "skipped", "dropped"] {
+        for o in FRAME_OUTCOMES {
             let _ = self.frames_total.remove_label_values(&[stream, o]);
         }
         let _ = self.stream_up.remove_label_values(&[stream]);

@@ -37,6 +37,8 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// A job worker for the NATS JetStream backend ([queue] backend = "nats").
     Worker(cmd::worker::WorkerArgs),
+    /// Capacity and cost planning: the most cameras this machine sustains.
+    Bench(cmd::bench::BenchArgs),
     /// Drift baselines (see [drift] in the config).
     #[command(subcommand)]
     Baseline(cmd::baseline::BaselineCommand),
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
             .map(|()| ExitCode::SUCCESS),
         Command::Serve(a) => cmd::serve::run(&cli.global, a),
         Command::Worker(a) => cmd::worker::run(&cli.global, a),
+        Command::Bench(a) => cmd::bench::run(&cli.global, a),
         Command::Baseline(c) => cmd::baseline::run(&cli.global, c),
         Command::Model(c) => cmd::model::run(c).map(|()| ExitCode::SUCCESS),
         Command::Config(c) => cmd::config::run(c),

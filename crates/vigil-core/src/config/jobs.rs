@@ -2,6 +2,19 @@ use serde::{Deserialize, Serialize};
 
 use super::InvalidValue;
 
+/// How uploaded-video jobs share the detector with live cameras.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobPriority {
+    /// Cameras are latency-bound, jobs are not: live streams get their
+    /// configured rate first and jobs take the spare capacity (with a small
+    /// guaranteed share, so a job always progresses).
+    #[default]
+    Background,
+    /// Every stream, camera or job, gets one frame per scheduler sweep.
+    Fair,
+}
+
 /// `[jobs]`: the uploaded-video job queue of `vigil serve`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +35,9 @@ pub struct JobsConfig {
     /// Uploads whose frames have more pixels than this are refused before
     /// any output is written (7680×4320 by default).
     pub max_pixels: u64,
+    /// `background` (default): jobs use what the cameras leave; `fair`:
+    /// jobs and cameras take turns.
+    pub priority: JobPriority,
 }
 
 impl Default for JobsConfig {
@@ -33,6 +49,7 @@ impl Default for JobsConfig {
             max_frames: 1_000_000,
             max_duration_s: 6 * 3600,
             max_pixels: 7680 * 4320,
+            priority: JobPriority::Background,
         }
     }
 }

@@ -10,6 +10,7 @@ mod health; // [health]: camera-health monitoring (vigil-monitor)
 mod jobs;
 mod load;
 mod model;
+mod motion; // [streams.motion]: motion gating (vigil-pipeline)
 mod queue;
 mod server;
 mod shard; // [shard]: stream nodes sharing one camera list
@@ -22,9 +23,10 @@ pub use batch::BatchConfig;
 pub use drift::DriftConfig;
 pub use events::{EventsConfig, MqttConfig};
 pub use health::HealthConfig;
-pub use jobs::JobsConfig;
+pub use jobs::{JobPriority, JobsConfig};
 pub use load::ConfigError;
 pub use model::{auto_intra_threads, auto_sessions, Count, Device, ModelConfig, Precision};
+pub use motion::MotionConfig;
 pub use queue::{QueueBackend, QueueConfig};
 pub use server::{
     parse_cidr, ServerConfig, DEFAULT_STREAM_DENY, DEFAULT_STREAM_SCHEMES, KNOWN_STREAM_SCHEMES,

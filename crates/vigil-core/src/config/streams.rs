@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::InvalidValue;
+use super::{InvalidValue, MotionConfig};
 
 /// How RTP travels for `rtsp://` streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -64,6 +64,8 @@ pub struct StreamConfig {
     /// Overrides of `[tracker]` keys for this stream only (e.g.
     /// `{ track_buffer = 60 }`); checked against `[tracker]`'s own rules.
     pub tracker: Option<toml::Table>,
+    /// `[streams.motion]`: run the detector only when something moves.
+    pub motion: MotionConfig,
 }
 
 /// One entry of a stream's `filters` table. Every field is optional, so a
@@ -265,6 +267,7 @@ impl Default for StreamConfig {
             masks: Vec::new(),
             events: StreamEvents::default(),
             tracker: None,
+            motion: MotionConfig::default(),
         }
     }
 }
@@ -406,6 +409,7 @@ impl StreamConfig {
                 e.push(bad("events.types", err.to_string()));
             }
         }
+        e.extend(self.motion.validate(&format!("{key}.motion")));
         e
     }
 }

@@ -26,7 +26,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use vigil_core::config::{is_network_url, StreamConfig, TrackerConfig};
 use vigil_core::{Detection, ImageBgr};
-use vigil_pipeline::{Engine, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
+use vigil_pipeline::{Engine, Priority, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
 use vigil_video::mask_url;
 use vigil_video::VideoSource;
 
@@ -61,6 +61,13 @@ pub struct StreamView {
     pub frames_decoded: u64,
     pub frames_processed: u64,
     pub frames_skipped: u64,
+    /// Frames the skip policy selected but motion gating left out because
+    /// nothing moved (`vigil_frames_total{outcome="still"}`).
+    pub frames_still: u64,
+    /// Whether motion gating is on (`[streams.motion] enabled`).
+    pub motion: bool,
+    /// The scheduler class: cameras are always `live` (served before jobs).
+    pub priority: &'static str,
     /// Reconnect attempts since the stream was added.
     pub reconnects: u64,
     /// RFC 3339 UTC time of the last decoded frame.
@@ -86,6 +93,7 @@ struct Sample {
     decoded: u64,
     processed: u64,
     skipped: u64,
+    still: u64,
     dropped: u64,
 }
 
@@ -226,6 +234,9 @@ pub struct Streams {
     /// Serialises adds, edits and deletes, so check → store → apply is one
     /// step and a stale `If-Match` is always caught.
     edits: Mutex<()>,
+    /// Engine scheduler totals at the previous sample (live, interactive,
+    /// background), for `vigil_scheduled_frames_total`.
+    scheduled: Mutex<[u64; 3]>,
 }
 
 impl Streams {
@@ -247,6 +258,7 @@ impl Streams {
             policy: Arc::new(SourcePolicy::default()),
             max_streams: usize::MAX,
             edits: Mutex::new(()),
+            scheduled: Mutex::new([0; 3]),
         }
     }
 
@@ -569,6 +581,8 @@ impl Streams {
         let mut opts = StreamOptions::new(cfg.id.clone());
         opts.ring_capacity = cfg.ring_capacity;
         opts.skip = SkipPolicy::from_options(cfg.every, cfg.fps);
+        opts.motion = Some(cfg.motion.clone());
+        opts.priority = Some(Priority::Live);
         tracing::info!(stream = %cfg.id, url = %mask_url(&cfg.url), source = stored.origin.as_str(), "stream added");
         let handle = self.engine.add_stream(
             Box::new(source),
@@ -657,6 +671,7 @@ impl Streams {
     /// (incremented here from the pipeline's counters, so no metric is
     /// touched in the decode or scheduler loops).
     pub fn sample(&self) {
+        self.sample_scheduler();
         let mut entries = self.entries();
         for (id, e) in entries.iter_mut() {
             let Some(stats) = e.stats() else { continue };
@@ -664,6 +679,7 @@ impl Streams {
                 decoded: stats.decoded.load(Ordering::Relaxed),
                 processed: stats.processed.load(Ordering::Relaxed),
                 skipped: stats.skipped.load(Ordering::Relaxed),
+                still: stats.still.load(Ordering::Relaxed),
                 dropped: stats.dropped(),
             };
             let d = |a: u64, b: u64| a.saturating_sub(b);
@@ -671,6 +687,7 @@ impl Streams {
                 ("decoded", d(now.decoded, e.prev.decoded)),
                 ("processed", d(now.processed, e.prev.processed)),
                 ("skipped", d(now.skipped, e.prev.skipped)),
+                ("still", d(now.still, e.prev.still)),
                 ("dropped", d(now.dropped, e.prev.dropped)),
             ] {
                 if n > 0 {
@@ -722,6 +739,27 @@ impl Streams {
         }
     }
 
+    /// `vigil_scheduled_frames_total{priority}` from the engine's totals.
+    fn sample_scheduler(&self) {
+        let mut prev = self.scheduled.lock().unwrap_or_else(|p| p.into_inner());
+        for (i, (p, n)) in self
+            .engine
+            .scheduler_stats()
+            .totals()
+            .into_iter()
+            .enumerate()
+        {
+            let delta = n.saturating_sub(prev[i]);
+            if delta > 0 {
+                self.metrics
+                    .scheduled_frames_total
+                    .with_label_values(&[p.as_str()])
+                    .inc_by(delta);
+            }
+            prev[i] = n;
+        }
+    }
+
     /// Stops every stream and waits up to `deadline` for them to drain.
     pub fn shutdown(&self, deadline: Duration) {
         let handles: Vec<StreamHandle> = {
@@ -757,15 +795,17 @@ impl Streams {
 }
 
 fn view(e: &Entry) -> StreamView {
-    let (decoded, processed, skipped, dropped, last_ms) = e.stats().map_or((0, 0, 0, 0, 0), |s| {
-        (
-            s.decoded.load(Ordering::Relaxed),
-            s.processed.load(Ordering::Relaxed),
-            s.skipped.load(Ordering::Relaxed),
-            s.dropped(),
-            s.last_frame_unix_ms.load(Ordering::Relaxed),
-        )
-    });
+    let (decoded, processed, skipped, still, dropped, last_ms) =
+        e.stats().map_or((0, 0, 0, 0, 0, 0), |s| {
+            (
+                s.decoded.load(Ordering::Relaxed),
+                s.processed.load(Ordering::Relaxed),
+                s.skipped.load(Ordering::Relaxed),
+                s.still.load(Ordering::Relaxed),
+                s.dropped(),
+                s.last_frame_unix_ms.load(Ordering::Relaxed),
+            )
+        });
     let state = e.status.state();
     StreamView {
         id: e.cfg.id.clone(),
@@ -777,6 +817,9 @@ fn view(e: &Entry) -> StreamView {
         frames_decoded: decoded,
         frames_processed: processed,
         frames_skipped: skipped,
+        frames_still: still,
+        motion: e.cfg.motion.enabled,
+        priority: Priority::Live.as_str(),
         reconnects: e.status.reconnects(),
         last_frame_at: (last_ms > 0).then(|| {
             humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(last_ms))

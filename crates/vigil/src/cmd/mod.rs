@@ -1,5 +1,6 @@
 pub mod annotate;
 pub mod baseline;
+pub mod bench;
 pub mod config;
 pub mod detect;
 pub mod model;
