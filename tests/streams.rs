@@ -90,6 +90,7 @@ fn settings(s: &Value) -> Value {
         "masks",
         "events",
         "tracker",
+        "motion",
     ];
     let v: serde_json::Map<String, Value> = keys
         .iter()
@@ -138,7 +139,8 @@ fn api_streams_and_edits_survive_kill_9_and_deletes_stick() {
         &n,
         "cam",
         Some(&tag),
-        &json!({"lines": gate, "filters": {"*": {"min_score": 0.4}}}),
+        &json!({"lines": gate, "filters": {"*": {"min_score": 0.4}},
+                "motion": {"check_every_s": 7.0}}),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     let edited_tag = r.header("etag").expect("ETag on 200").to_string();
@@ -155,6 +157,9 @@ fn api_streams_and_edits_survive_kill_9_and_deletes_stick() {
     assert_eq!(s["lines"], gate, "{s}");
     assert_eq!(s["filters"]["*"]["min_score"], 0.4, "{s}");
     assert_eq!(s["fps"], 2.0, "{s}");
+    // Motion settings are per-stream settings like the rest: merged key by key.
+    assert_eq!(s["motion"]["check_every_s"], 7.0, "{s}");
+    assert_eq!(s["motion"]["enabled"], true, "{s}");
     assert_eq!(
         s["url"],
         format!("rtsp://***@127.0.0.1:{rtsp_port}/test"),

@@ -196,6 +196,10 @@ pub struct StreamConfigDoc {
     /// Overrides of `[tracker]` keys for this stream, e.g. `{"track_buffer": 60}`.
     #[schema(value_type = Option<Object>)]
     pub(crate) tracker: Option<serde_json::Value>,
+    /// Motion gating (`[streams.motion]`): the detector runs only when
+    /// something moved; on by default.
+    #[schema(nullable = false)]
+    pub(crate) motion: Option<MotionDoc>,
 }
 
 /// The body of `PATCH /v1/streams/{id}`: a JSON merge patch (RFC 7396) of
@@ -236,6 +240,30 @@ pub struct StreamPatchDoc {
     pub(crate) events: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
     pub(crate) tracker: Option<serde_json::Value>,
+    pub(crate) motion: Option<MotionDoc>,
+}
+
+/// A stream's motion gating (`[streams.motion]`); keys left out keep their
+/// defaults (in a `PATCH`: their current values).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MotionDoc {
+    /// Gate the detector on motion (default `true`).
+    #[schema(nullable = false)]
+    pub(crate) enabled: Option<bool>,
+    /// Noise floor: least change of a thumbnail cell's luma (default 12).
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 255)]
+    pub(crate) threshold: Option<f64>,
+    /// Least connected changed area, a fraction of the frame (default 0.003).
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 1)]
+    pub(crate) min_area: Option<f64>,
+    /// Seconds a box must stay put to become stationary (default 3).
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 86400)]
+    pub(crate) stationary_after_s: Option<f64>,
+    /// Seconds between check frames while nothing moves (default 5).
+    #[schema(nullable = false, exclusive_minimum = 0, maximum = 86400)]
+    pub(crate) check_every_s: Option<f64>,
 }
 
 /// One entry of a stream's `filters`; a class entry overrides `"*"` key

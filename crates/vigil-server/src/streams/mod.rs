@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use serde::Serialize;
 use utoipa::ToSchema;
-use vigil_core::config::{is_network_url, StreamConfig, TrackerConfig};
+use vigil_core::config::{is_network_url, MotionConfig, StreamConfig, TrackerConfig};
 use vigil_core::{Detection, ImageBgr};
 use vigil_pipeline::{Engine, Priority, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
 use vigil_video::mask_url;
@@ -64,8 +64,10 @@ pub struct StreamView {
     /// Frames the skip policy selected but motion gating left out because
     /// nothing moved (`vigil_frames_total{outcome="still"}`).
     pub frames_still: u64,
-    /// Whether motion gating is on (`[streams.motion] enabled`).
-    pub motion: bool,
+    /// The stream's `[streams.motion]` settings (`enabled` says whether
+    /// motion gating is on); the same object a `PATCH` edits.
+    #[schema(value_type = Object)]
+    pub motion: MotionConfig,
     /// The scheduler class: cameras are always `live` (served before jobs).
     pub priority: &'static str,
     /// Reconnect attempts since the stream was added.
@@ -132,7 +134,8 @@ pub struct StreamDetail {
     pub source: Origin,
     /// Changes with every stored edit; also the `ETag` header (quoted).
     pub revision: u64,
-    /// The settings other than `id` and `url` (which the status carries).
+    /// The settings other than `id`, `url` and `motion` (which the status
+    /// carries).
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub settings: serde_json::Map<String, serde_json::Value>,
@@ -818,7 +821,7 @@ fn view(e: &Entry) -> StreamView {
         frames_processed: processed,
         frames_skipped: skipped,
         frames_still: still,
-        motion: e.cfg.motion.enabled,
+        motion: e.cfg.motion.clone(),
         priority: Priority::Live.as_str(),
         reconnects: e.status.reconnects(),
         last_frame_at: (last_ms > 0).then(|| {
@@ -876,8 +879,10 @@ fn detail(e: &Entry) -> StreamDetail {
         // A config is always an object; an empty one only hides settings.
         _ => serde_json::Map::new(),
     };
+    // The status carries these three; one key each in the flat object.
     settings.remove("id");
     settings.remove("url");
+    settings.remove("motion");
     StreamDetail {
         status: view(e),
         source: e.origin,

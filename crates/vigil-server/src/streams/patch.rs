@@ -226,9 +226,24 @@ mod tests {
             json!({"enabled": false}),
             json!({"every": 3}),
             json!({"tracker": {"track_buffer": 60}}),
+            json!({"motion": {"enabled": false}}),
         ] {
             assert!(needs_restart(&c, &apply(&c, &p).unwrap()), "{p}");
         }
+    }
+
+    #[test]
+    fn motion_settings_merge_key_by_key_and_reset_with_null() {
+        let c = cam();
+        let next = apply(&c, &json!({"motion": {"check_every_s": 2.5}})).unwrap();
+        assert_eq!(next.motion.check_every_s, 2.5);
+        assert!(next.motion.enabled, "untouched keys keep their values");
+        let back = apply(&next, &json!({"motion": null})).unwrap();
+        assert_eq!(back.motion, vigil_core::config::MotionConfig::default());
+        let e = apply(&c, &json!({"motion": {"treshold": 3}}))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("treshold"), "{e}");
     }
 
     #[test]
