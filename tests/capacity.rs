@@ -468,39 +468,77 @@ fn busy_scene_events_are_the_same_with_and_without_gating() {
 
 // --- live first ----------------------------------------------------------------------
 
-/// `frames_processed` of each stream in `/v1/streams`.
-fn processed(node: &support::Node) -> Vec<(String, u64, String)> {
-    node.get_json("/v1/streams")
-        .as_array()
-        .expect("stream list")
-        .iter()
-        .map(|s| {
-            (
-                s["id"].as_str().unwrap_or_default().to_string(),
-                s["frames_processed"].as_u64().unwrap_or(0),
-                s["priority"].as_str().unwrap_or_default().to_string(),
-            )
+/// One stream's counters in `/v1/streams`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Counts {
+    decoded: u64,
+    processed: u64,
+}
+
+/// Each camera's counters, in the order of `ids`; every stream must be
+/// listed with the `live` scheduler class.
+fn counts(node: &support::Node, ids: &[&str]) -> Vec<Counts> {
+    let all = node.get_json("/v1/streams");
+    ids.iter()
+        .map(|id| {
+            let s = all
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["id"] == *id))
+                .unwrap_or_else(|| panic!("{id} not in /v1/streams: {all}"));
+            assert_eq!(s["priority"], "live", "{s}");
+            Counts {
+                decoded: s["frames_decoded"].as_u64().unwrap_or(0),
+                processed: s["frames_processed"].as_u64().unwrap_or(0),
+            }
         })
         .collect()
+}
+
+/// A job's status and `frames_done`.
+fn job_state(node: &support::Node, job: &str) -> (String, u64) {
+    let j = node.get_json(&format!("/v1/jobs/{job}"));
+    (
+        j["status"].as_str().unwrap_or_default().to_string(),
+        j["frames_done"].as_u64().unwrap_or(0),
+    )
+}
+
+/// `vigil_scheduled_frames_total{priority}` from a scrape.
+fn scheduled(metrics: &str, priority: &str) -> u64 {
+    let want = format!("vigil_scheduled_frames_total{{priority=\"{priority}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&want))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {priority} series in /metrics"))
 }
 
 /// A job uploaded beside two live cameras leaves both at their target rate
 /// (±10 %) while the job still progresses; the priorities show in
 /// `/v1/streams` and `/metrics`.
+///
+/// Load-proof by construction: the cameras' target is measured in the
+/// frames they *offered* while the job ran (frames decoded, in video time,
+/// times the camera's rate over the clip's), not in wall-clock rates, and
+/// the window ends when each camera has offered enough frames, however
+/// long a loaded runner takes. A machine too busy to serve even the
+/// cameras alone is told apart by what the job got meanwhile: a camera may
+/// fall short only while the job gets no more than its guaranteed share.
 #[test]
-#[ignore = "timing: passed on this 2-core machine at load ~20, fails at load ~30 from parallel builds; run with --ignored on a quiet runner"]
 fn a_job_beside_two_cameras_leaves_them_at_their_rate() {
     let _one = exclusive();
     let dir = tempfile::tempdir().expect("tempdir");
     let job_clip = support::sample_h264(dir.path(), 795, None);
     let vtest = data("video/vtest.avi");
+    const CLIP_FPS: f64 = 10.0; // vtest.avi
     let port = support::free_port();
     let addr = format!("127.0.0.1:{port}");
     // Motion gating off: this test is about the scheduler, and every
     // selected frame must reach the detector.
     let cams: [(&str, f64); 2] = [("door", 2.0), ("yard", 1.0)];
+    let ids = cams.map(|c| c.0);
     let mut config = format!(
-        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\n\
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\nsessions = 2\n\
          [jobs]\nworkers = 1\npriority = \"background\"\n",
         dir.path().join("store").display()
     );
@@ -512,94 +550,110 @@ fn a_job_beside_two_cameras_leaves_them_at_their_rate() {
     }
     let mut node = support::Node::start(dir.path(), "live-first", "serve", &addr, &config);
     node.wait_ready();
-    // Each camera's processed rate over a window (the window is the
-    // measurement itself, not a synchronisation).
-    let rates = |node: &support::Node, window: Duration| -> Vec<f64> {
-        let (t0, before) = (Instant::now(), processed(node));
-        std::thread::sleep(window);
-        let after = processed(node);
-        let secs = t0.elapsed().as_secs_f64();
-        cams.iter()
-            .map(|(id, _)| {
-                let b = before.iter().find(|s| s.0 == *id).expect("stream").1;
-                let (_, a, priority) = after.iter().find(|s| s.0 == *id).expect("stream");
-                assert_eq!(priority, "live");
-                (a - b) as f64 / secs
-            })
-            .collect()
-    };
-    // Alone first: what this machine gives the cameras right now (on a
-    // quiet 2-core machine, their targets; on one busy with other work,
-    // less, and a job must not take any of that).
-    std::thread::sleep(Duration::from_secs(3)); // let the streams connect
-    let alone = rates(&node, Duration::from_secs(10));
+    let fail = |what: &str, node: &support::Node| -> ! { panic!("{what}\nlog:\n{}", node.log()) };
+    if vigil_testkit::try_wait_until(Duration::from_secs(60), || {
+        counts(&node, &ids)
+            .iter()
+            .all(|c| c.processed > 0)
+            .then_some(())
+    })
+    .is_none()
+    {
+        fail("the cameras processed no frame within 60 s", &node);
+    }
+
     let body = std::fs::read(&job_clip).expect("clip");
     let r = node.req("POST", "/v1/jobs?every=1", &body);
     assert_eq!(r.status, 202, "{}", r.text());
     let job = r.json()["id"].as_str().expect("job id").to_string();
-    let job_done = |node: &support::Node| -> (String, u64) {
-        let j = node.get_json(&format!("/v1/jobs/{job}"));
-        (
-            j["status"].as_str().unwrap_or_default().to_string(),
-            j["frames_done"].as_u64().unwrap_or(0),
+    let running = vigil_testkit::try_wait_until(Duration::from_secs(120), || {
+        let (status, done) = job_state(&node, &job);
+        assert_ne!(status, "failed", "the job failed: {}", node.log());
+        (status == "running" && done > 0).then_some(done)
+    });
+    if running.is_none() {
+        fail("the job did not start within 120 s", &node);
+    }
+
+    // The window: from now until each camera has offered 12 s of video (120
+    // decoded frames, 24 and 12 at its rate), or the job is done.
+    let metrics_before = node.req("GET", "/metrics", b"").text();
+    let before = counts(&node, &ids);
+    let (_, job_before) = job_state(&node, &job);
+    const WINDOW_FRAMES: u64 = 120;
+    let ended = vigil_testkit::try_wait_until(Duration::from_secs(240), || {
+        let (status, _) = job_state(&node, &job);
+        let now = counts(&node, &ids);
+        let offered_enough = now
+            .iter()
+            .zip(&before)
+            .all(|(n, b)| n.decoded - b.decoded >= WINDOW_FRAMES);
+        (offered_enough || status == "succeeded").then_some(now)
+    });
+    let Some(after) = ended else {
+        fail(
+            "the cameras did not decode 8 s of video within 240 s",
+            &node,
         )
     };
-    // Wait (bounded) until the job runs and has made some progress.
-    let start = Instant::now();
-    loop {
-        let (status, done) = job_done(&node);
-        if status == "running" && done > 0 {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60) && status != "failed",
-            "job did not start: {status}\n{}",
-            node.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let (_, job_before) = job_done(&node);
-    let beside = rates(&node, Duration::from_secs(15));
-    let (job_status, job_after) = job_done(&node);
+    let (job_status, job_after) = job_state(&node, &job);
+    let job_frames = job_after - job_before;
+    let processed_by_cams: u64 = after
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| a.processed - b.processed)
+        .sum();
+    let mut short = Vec::new();
     for (i, (id, fps)) in cams.iter().enumerate() {
-        // Within 10 % of the target, or of what the camera got alone when
-        // the machine could not give it the target (and one frame of slack
-        // for the window's edges).
-        let want = fps.min(alone[i]);
+        let decoded = after[i].decoded - before[i].decoded;
+        let processed = (after[i].processed - before[i].processed) as f64;
+        let offered = decoded as f64 * fps / CLIP_FPS;
+        eprintln!("{id}: {decoded} frames decoded, {offered:.1} offered at {fps} fps, {processed} processed");
+        // One frame of slack at each edge of the window.
         assert!(
-            beside[i] >= 0.9 * want - 1.0 / 15.0 && beside[i] <= 1.1 * fps + 1.0 / 15.0,
-            "{id}: {:.2} fps beside the job, {:.2} alone, target {fps}\n{}",
-            beside[i],
-            alone[i],
+            processed <= 1.1 * offered + 2.0,
+            "{id}: {processed} processed of {offered:.1} offered: more than its rate\n{}",
+            node.log()
+        );
+        if processed < 0.9 * offered - 2.0 {
+            short.push(format!("{id}: {processed} of {offered:.1}"));
+        }
+    }
+    // A camera short of its rate is allowed only when the cameras alone
+    // used the detector: the job then gets at most its guaranteed share
+    // (one frame in ten of the cameras') plus one frame per session (two
+    // here) in flight at each edge of the window.
+    if !short.is_empty() {
+        let share = (vigil_pipeline::BACKGROUND_SHARE * processed_by_cams as f64).ceil() as u64;
+        assert!(
+            job_frames <= share + 4,
+            "cameras short of their rate ({}) while the job took {job_frames} frames \
+             (its share of {processed_by_cams} camera frames is {share})\n{}",
+            short.join(", "),
             node.log()
         );
     }
-    // The job keeps moving: in the detector's idle time, or at least by its
-    // guaranteed share when the cameras use everything (slow on a machine
-    // busy with other work, hence the bounded wait for the next frame).
-    let until = Instant::now() + Duration::from_secs(90);
-    let (mut job_status, mut job_after) = (job_status, job_after);
-    while job_after <= job_before && job_status != "succeeded" && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(500));
-        (job_status, job_after) = job_done(&node);
-    }
+    // The job keeps moving while the cameras hold their rate.
     assert!(
-        job_after > job_before || job_status == "succeeded",
-        "the job made no progress ({job_before} -> {job_after}, {job_status})"
+        job_frames > 0 || job_status == "succeeded",
+        "the job made no progress beside the cameras ({job_before} -> {job_after}, {job_status})"
     );
-    eprintln!("cameras alone {alone:?}, beside the job {beside:?}; job {job_before} -> {job_after} frames");
+    eprintln!(
+        "job: {job_frames} frames in the window ({job_status}); cameras: {processed_by_cams}"
+    );
     let metrics = node.req("GET", "/metrics", b"").text();
-    for p in ["live", "background"] {
-        let line = metrics
-            .lines()
-            .find(|l| l.starts_with(&format!("vigil_scheduled_frames_total{{priority=\"{p}\"}}")))
-            .unwrap_or_else(|| panic!("no {p} series in /metrics"));
-        let n: f64 = line
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0);
-        assert!(n > 0.0, "{line}");
+    // Sampled once a second: wait (bounded) for the window's frames to show.
+    let grew = |m: &str, p: &str| scheduled(m, p) > scheduled(&metrics_before, p);
+    if vigil_testkit::try_wait_until(Duration::from_secs(10), || {
+        let m = node.req("GET", "/metrics", b"").text();
+        (grew(&m, "live") && grew(&m, "background")).then_some(())
+    })
+    .is_none()
+    {
+        fail(
+            &format!("vigil_scheduled_frames_total did not count both classes:\n{metrics}"),
+            &node,
+        );
     }
 }
 
