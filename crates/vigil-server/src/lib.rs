@@ -7,10 +7,11 @@
 
 mod api;
 mod console;
+mod error;
 mod jobs;
 mod metrics;
 mod serve;
-pub mod source_policy;
+mod source_policy;
 mod state;
 mod streams;
 mod worker;
@@ -28,6 +29,7 @@ use vigil_pipeline::{Engine, EngineConfig};
 
 pub use api::error::ApiError;
 pub use api::ApiDoc;
+pub use error::ServeError;
 pub use metrics::Metrics;
 pub use worker::run_worker;
 
@@ -51,15 +53,18 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// Binds first so `/healthz` answers at once; the model loads in the
 /// background and `/readyz` turns 200 when it is warm. A model that cannot be
 /// loaded ends the daemon with that error: serving without one is pointless.
-pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), String> {
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), ServeError> {
     check_config(&cfg)?;
     // A stream node that cannot tell its replica index must not start at
     // all (rather than run every camera, or none, after the model loads).
     let shard = shard_index(&cfg)?;
     let storage = cfg.storage.dir.clone();
-    std::fs::create_dir_all(&storage)
-        .map_err(|e| format!("storage.dir {}: {e}", storage.display()))?;
-    let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
+    std::fs::create_dir_all(&storage).map_err(|source| ServeError::Dir {
+        what: "storage.dir",
+        path: storage.clone(),
+        source,
+    })?;
+    let metrics = Arc::new(Metrics::new()?);
     let mqtt = start_mqtt(&cfg);
     // NATS is connected in the background; its sink exists from the start
     // so events raised before the connection wait in the outbox.
@@ -71,8 +76,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     let delivery = outbox.start_delivery();
     let snapshots = if cfg.events.snapshots {
         let store = snapshot_store(&cfg);
-        std::fs::create_dir_all(store.dir())
-            .map_err(|e| format!("event snapshots {}: {e}", store.dir().display()))?;
+        std::fs::create_dir_all(store.dir()).map_err(|source| ServeError::Dir {
+            what: "event snapshots",
+            path: store.dir().to_path_buf(),
+            source,
+        })?;
         Some(store)
     } else {
         None
@@ -81,8 +89,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     // the queue is connected after the HTTP side is up (`connect_then_load`).
     let (jobs, nats): (Arc<dyn JobQueue>, _) = match cfg.queue.backend {
         QueueBackend::Local => {
-            let local = LocalQueue::open(&storage, cfg.jobs.queue_size, cfg.jobs.retention_hours)
-                .map_err(|e| e.to_string())?;
+            let local = LocalQueue::open(&storage, cfg.jobs.queue_size, cfg.jobs.retention_hours)?;
             (Arc::new(local), None)
         }
         QueueBackend::Nats => {
@@ -101,7 +108,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
     };
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
-        .map_err(|e| format!("server.listen {}: {e}", cfg.server.listen))?;
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.server.listen.clone(),
+            source,
+        })?;
     let addr = listener
         .local_addr()
         .map_or_else(|_| cfg.server.listen.clone(), |a| a.to_string());
@@ -156,7 +166,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
                     tracing::info!("shutting down");
                 }
                 Ok(Err(e)) => result = Err(e),
-                Err(e) => result = Err(format!("model loader crashed: {e}")),
+                Err(e) => result = Err(ServeError::crashed("model loader")(e)),
             }
         }
     }
@@ -184,9 +194,9 @@ pub fn baseline_path(cfg: &Config, stream: &str) -> std::path::PathBuf {
 /// Checks what `vigil-core` cannot: each stream's zones and lines (their
 /// types live in `vigil-events`) and its tracker overrides. Used by
 /// `vigil config check` and at start.
-pub fn check_config(cfg: &Config) -> Result<(), String> {
+pub fn check_config(cfg: &Config) -> Result<(), ServeError> {
     for s in &cfg.streams {
-        streams::check_config_stream(s, &cfg.tracker)?;
+        streams::check_config_stream(s, &cfg.tracker).map_err(ServeError::Config)?;
     }
     Ok(())
 }
@@ -195,9 +205,12 @@ pub fn check_config(cfg: &Config) -> Result<(), String> {
 /// hostname is read only when the index is not configured.
 ///
 /// [`ShardConfig`]: vigil_core::config::ShardConfig
-fn shard_index(cfg: &Config) -> Result<u32, String> {
+fn shard_index(cfg: &Config) -> Result<u32, ServeError> {
     let host = std::env::var("HOSTNAME").ok();
-    let index = cfg.shard.resolve_index(host.as_deref())?;
+    let index = cfg
+        .shard
+        .resolve_index(host.as_deref())
+        .map_err(ServeError::Config)?;
     if cfg.shard.count > 1 {
         let mine = (0..cfg.streams.len())
             .filter(|&i| cfg.shard.owns(index, i))
@@ -227,11 +240,11 @@ async fn connect_then_load(
     shard: u32,
     nats: Option<Arc<Deferred>>,
     (stop, slots): (tokio::sync::watch::Receiver<bool>, Slots),
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     if let Some(nats) = &nats {
         let queue = connect_queue_retrying(&st.cfg, |e| nats.failed(e)).await;
         if let Some(sink) = &outputs.nats {
-            sink.connect(queue.event_publisher().await.map_err(|e| e.to_string())?);
+            sink.connect(queue.event_publisher().await?);
         }
         tracing::info!(url = %vigil_queue::mask_nats_url(st.cfg.queue.url.as_deref().unwrap_or_default()), "jobs go to NATS JetStream; `vigil worker` processes run them");
         nats.set(Arc::new(queue));
@@ -239,7 +252,7 @@ async fn connect_then_load(
     let st2 = Arc::clone(&st);
     let engine = tokio::task::spawn_blocking(move || load(&st2, outputs, shard))
         .await
-        .map_err(|e| format!("model loader crashed: {e}"))??;
+        .map_err(ServeError::crashed("model loader"))??;
     if nats.is_none() {
         let runner = Arc::new(JobRunner {
             queue: Arc::clone(&st.jobs),
@@ -334,7 +347,7 @@ fn open_outbox(
     metrics: &Metrics,
     mqtt: &[MqttSink],
     nats: Option<Arc<vigil_queue::NatsEventSink>>,
-) -> Result<Outbox, String> {
+) -> Result<Outbox, ServeError> {
     let mut sinks: Vec<Arc<dyn EventSink>> = Vec::new();
     for (i, w) in cfg.webhooks.iter().enumerate() {
         let target = WebhookTarget {
@@ -342,7 +355,8 @@ fn open_outbox(
             events: w.event_types(),
             ..WebhookTarget::new(w.url.clone())
         };
-        let sink = WebhookSink::new(target).map_err(|e| format!("webhooks[{i}]: {e}"))?;
+        let sink = WebhookSink::new(target)
+            .map_err(|e| ServeError::Config(format!("webhooks[{i}]: {e}")))?;
         sinks.push(Arc::new(sink));
     }
     sinks.extend(
@@ -363,7 +377,10 @@ fn open_outbox(
             ..OutboxConfig::default()
         },
     )
-    .map_err(|e| format!("event outbox {}: {e}", path.display()))
+    .map_err(|source| ServeError::Outbox {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// Where event snapshots live (`storage.dir/snapshots`) and for how long;
@@ -399,7 +416,7 @@ fn start_mqtt(cfg: &Config) -> Vec<MqttSink> {
 
 /// Loads and warms the model, starts the engine and the configured streams
 /// (those of replica `shard`); then the daemon is ready.
-fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<Arc<Engine>, String> {
+fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<Arc<Engine>, ServeError> {
     let (engine, backend) = start_engine(&st.cfg)?;
     st.metrics.set_model_info(
         &backend.runtime,
@@ -410,8 +427,11 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<Arc<Engine>,
     let model = st.cfg.model.path.display().to_string();
     // The stream registry shares the job database (WAL; one connection each).
     let registry_path = st.cfg.storage.dir.join("jobs.sqlite3");
-    let registry = streams::Registry::open(&registry_path)
-        .map_err(|e| format!("{}: {e}", registry_path.display()))?;
+    let registry =
+        streams::Registry::open(&registry_path).map_err(|source| ServeError::Registry {
+            path: registry_path.clone(),
+            source,
+        })?;
     let streams = Arc::new(
         Streams::new(
             Arc::clone(&engine),
@@ -434,7 +454,7 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<Arc<Engine>,
         .map(|(_, s)| s.clone())
         .collect();
     // Config streams are merged into the registry; what it holds then runs.
-    streams.restore(&owned).map_err(|e| e.to_string())?;
+    streams.restore(&owned)?;
     tracing::info!(
         device = %device,
         precision = %backend.precision,
@@ -455,7 +475,9 @@ fn load(st: &AppState, outputs: EventOutputs, shard: u32) -> Result<Arc<Engine>,
 
 /// Loads and warms the model and starts the shared batched engine; returns
 /// it with how inference actually runs (`auto` resolved).
-pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, vigil_detect::Backend), String> {
+pub(crate) fn start_engine(
+    cfg: &Config,
+) -> Result<(Arc<Engine>, vigil_detect::Backend), ServeError> {
     let (engine, backend) = Engine::load(
         &cfg.model,
         EngineConfig {
@@ -464,9 +486,11 @@ pub(crate) fn start_engine(cfg: &Config) -> Result<(Arc<Engine>, vigil_detect::B
             ..EngineConfig::default()
         },
     )
-    .map_err(|e| match e {
-        vigil_detect::DetectError::Inference(m) => format!("model warm-up failed: {m}"),
-        e => e.to_string(),
+    .map_err(|e| {
+        ServeError::Model(match e {
+            vigil_detect::DetectError::Inference(m) => format!("model warm-up failed: {m}"),
+            e => e.to_string(),
+        })
     })?;
     Ok((Arc::new(engine), backend))
 }

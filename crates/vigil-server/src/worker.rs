@@ -22,6 +22,7 @@ use vigil_core::config::{Config, QueueBackend};
 use crate::jobs::JobRunner;
 use crate::metrics::Metrics;
 use crate::state::{Probe, ReadyState};
+use crate::ServeError;
 
 /// What the ops routes of a worker report.
 struct Health {
@@ -61,18 +62,21 @@ impl Probe for Health {
 pub async fn run_worker(
     cfg: Config,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     if cfg.queue.backend != QueueBackend::Nats {
-        return Err(
+        return Err(ServeError::Config(
             "vigil worker needs the scale-out backend: set [queue] backend = \"nats\" and url \
              (or VIGIL_QUEUE_BACKEND=nats VIGIL_QUEUE_URL=nats://host:4222)"
                 .into(),
-        );
+        ));
     }
-    let metrics = Arc::new(Metrics::new().map_err(|e| format!("metrics: {e}"))?);
+    let metrics = Arc::new(Metrics::new()?);
     let scratch = cfg.storage.dir.join("worker");
-    std::fs::create_dir_all(&scratch)
-        .map_err(|e| format!("storage.dir {}: {e}", scratch.display()))?;
+    std::fs::create_dir_all(&scratch).map_err(|source| ServeError::Dir {
+        what: "storage.dir",
+        path: scratch.clone(),
+        source,
+    })?;
     let url = cfg.queue.url.clone().unwrap_or_default();
     let health = Arc::new(Health {
         ready: OnceLock::new(),
@@ -80,7 +84,10 @@ pub async fn run_worker(
     });
     let listener = tokio::net::TcpListener::bind(&cfg.server.listen)
         .await
-        .map_err(|e| format!("server.listen {}: {e}", cfg.server.listen))?;
+        .map_err(|source| ServeError::Listen {
+            addr: cfg.server.listen.clone(),
+            source,
+        })?;
     // The same ops routes as `vigil serve`, over the worker's own state.
     let app: Router = crate::api::ops::router(crate::api::ops::Ops {
         metrics: Arc::clone(&metrics),
@@ -122,7 +129,7 @@ pub async fn run_worker(
             http.abort();
             return Ok(());
         }
-        r = loading => r.map_err(|e| format!("model loader crashed: {e}"))??,
+        r = loading => r.map_err(ServeError::crashed("model loader"))??,
     };
     let id = crate::worker_name();
     tracing::info!(

@@ -30,7 +30,7 @@ where
         vigil_core::config::Config,
         std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
     ) -> Fut,
-    Fut: Future<Output = Result<(), String>>,
+    Fut: Future<Output = Result<(), vigil_server::ServeError>>,
 {
     let mut g = g.clone();
     if g.config.is_none() {
@@ -51,7 +51,7 @@ where
     let result = rt.block_on(daemon(cfg, Box::pin(shutdown_signal())));
     // Blocking tasks still sitting in a camera read must not hold up exit.
     rt.shutdown_timeout(Duration::from_secs(1));
-    result.map_err(anyhow::Error::msg)?;
+    result?;
     Ok(ExitCode::SUCCESS)
 }
 
