@@ -528,13 +528,18 @@ fn config_numbers_are_bounded_and_open_listens_need_a_token() {
     );
 }
 
+/// Below the free-space floor: uploads get 507, a `storage.low` event is
+/// recorded in the outbox and the gauge is raised, and the stream's events
+/// keep being recorded, without snapshots (nothing written to disk for them).
 #[test]
-fn uploads_get_507_below_the_free_space_floor() {
+fn below_the_free_space_floor_uploads_get_507_snapshots_pause_and_storage_low_is_raised() {
     let tmp = tempfile::tempdir().unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let config = format!(
-        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\nintra_threads = 1\n",
-        tmp.path().join("store").display()
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\nintra_threads = 1\n\
+         [events]\nsnapshots = true\n\n[[streams]]\nid = \"lobby\"\nurl = \"{}\"\nloop = true\n",
+        tmp.path().join("store").display(),
+        support::data("video/vtest.avi").display()
     );
     // A floor no disk meets: every upload is turned away before it is read.
     let mut n = Node::start_env(
@@ -556,4 +561,38 @@ fn uploads_get_507_below_the_free_space_floor() {
     assert_eq!(r.status, 507, "{}", r.text());
     assert!(error_of(&r).contains("storage.min_free_mb"), "{}", r.text());
     assert_eq!(req(&n, "GET", "/healthz", &[], b"").status, 200);
+
+    wait_metrics(&n, Duration::from_secs(30), "vigil_storage_low 1", |m| {
+        m.lines().any(|l| l == "vigil_storage_low 1")
+    });
+    // The stream's events go on (recorded, no snapshot), after storage.low.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let events = loop {
+        let r = req(&n, "GET", "/v1/events?limit=1000", &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let list = r.json().as_array().cloned().unwrap_or_default();
+        if list.iter().any(|e| e["type"] == "track.started") {
+            break list;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no track events within 120 s: {list:?}\nlog:\n{}",
+            n.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let low: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "storage.low")
+        .collect();
+    assert_eq!(low.len(), 1, "one storage.low per crossing: {events:?}");
+    assert_eq!(low[0]["stream"], "_system");
+    assert_eq!(low[0]["min_free_mb"], 1073741824u64);
+    assert!(low[0]["free_mb"].as_u64().is_some(), "{:?}", low[0]);
+    for e in events.iter().filter(|e| e["stream"] == "lobby") {
+        assert!(e.get("snapshot_url").is_none(), "snapshot while low: {e}");
+    }
+    let snaps = tmp.path().join("store").join("snapshots");
+    let written = std::fs::read_dir(&snaps).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(written, 0, "snapshot files written below the floor");
 }

@@ -24,12 +24,19 @@ pub enum EventType {
     /// Frozen, black or blown-out video, or decode errors (no track fields).
     #[serde(rename = "camera.anomaly")]
     CameraAnomaly,
+    /// Free space under `storage.dir` fell below `storage.min_free_mb`:
+    /// snapshots pause (daemon-level: `stream` is `_system`, no track fields).
+    #[serde(rename = "storage.low")]
+    StorageLow,
+    /// Free space is back above the floor (with a margin): snapshots resume.
+    #[serde(rename = "storage.ok")]
+    StorageOk,
 }
 
 impl EventType {
     /// Every type, in the contract's order (filters list them in errors,
     /// metrics pre-create one series each).
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 9] = [
         EventType::TrackStarted,
         EventType::TrackEnded,
         EventType::ZoneEntered,
@@ -37,6 +44,8 @@ impl EventType {
         EventType::LineCrossed,
         EventType::DriftDetected,
         EventType::CameraAnomaly,
+        EventType::StorageLow,
+        EventType::StorageOk,
     ];
 
     /// The wire name, also the `type` metric label, the MQTT topic's and
@@ -50,6 +59,8 @@ impl EventType {
             EventType::LineCrossed => "line.crossed",
             EventType::DriftDetected => "drift.detected",
             EventType::CameraAnomaly => "camera.anomaly",
+            EventType::StorageLow => "storage.low",
+            EventType::StorageOk => "storage.ok",
         }
     }
 
@@ -98,7 +109,7 @@ mod tests {
             .map(|e| e.to_string());
         assert_eq!(
             err.as_deref(),
-            Some("unknown event type \"zone.exited\" (expected one of track.started, track.ended, zone.entered, zone.left, line.crossed, drift.detected, camera.anomaly)")
+            Some("unknown event type \"zone.exited\" (expected one of track.started, track.ended, zone.entered, zone.left, line.crossed, drift.detected, camera.anomaly, storage.low, storage.ok)")
         );
     }
 }

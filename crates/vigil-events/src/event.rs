@@ -51,3 +51,33 @@ pub struct Event {
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
+
+impl Event {
+    /// A new event about a stream (or the daemon) rather than a track: no
+    /// track fields, `extra` at the top level of the body, a fresh UUID, and
+    /// `at` as RFC 3339 UTC with milliseconds.
+    pub fn stream_level(
+        kind: EventType,
+        stream: &str,
+        at: std::time::SystemTime,
+        pts_ms: f64,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind,
+            stream: StreamId(stream.to_string()),
+            at: humantime::format_rfc3339_millis(at).to_string(),
+            pts_ms,
+            track_id: None,
+            label: None,
+            score: None,
+            bbox: None,
+            zone: None,
+            line: None,
+            direction: None,
+            snapshot_url: None,
+            extra,
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod metrics;
 mod serve;
 mod source_policy;
 mod state;
+mod storage;
 mod streams;
 mod worker;
 
@@ -99,7 +100,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
             (Arc::clone(&deferred) as Arc<dyn JobQueue>, Some(deferred))
         }
     };
+    let storage_watch = Arc::new(storage::StorageWatch::new(
+        cfg.storage.dir.clone(),
+        cfg.storage.min_free_mb,
+    ));
     let outputs = EventOutputs {
+        storage: Arc::clone(&storage_watch),
+        lost: metrics.events_lost_total.clone(),
         outbox: outbox.clone(),
         snapshots,
         snapshot_quality: cfg.events.snapshot_quality,
@@ -143,7 +150,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()> + Send) -> Resu
         nats,
         (jobs_stopping, Arc::clone(&slots)),
     ));
-    let ticker = tokio::spawn(housekeeping(Arc::clone(&state)));
+    let ticker = tokio::spawn(housekeeping(Arc::clone(&state), storage_watch));
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let app = api::router(Arc::clone(&state));
@@ -497,12 +504,13 @@ pub(crate) fn start_engine(
 
 /// Once a second: stream rates and frame counters; once a minute: the job
 /// retention sweep and the expired event snapshots.
-async fn housekeeping(st: SharedState) {
+async fn housekeeping(st: SharedState, storage: Arc<storage::StorageWatch>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut next_sweep = tokio::time::Instant::now();
     loop {
         tick.tick().await;
+        check_storage(&st, &storage).await;
         if let Some(r) = st.ready.get() {
             r.streams.sample();
         }
@@ -527,6 +535,50 @@ async fn housekeeping(st: SharedState) {
                     tokio::task::spawn_blocking(move || store.sweep(std::time::SystemTime::now()))
                         .await;
             }
+        }
+    }
+}
+
+/// Raises `storage.low` / `storage.ok` when free space crosses the floor:
+/// the event goes through the outbox like any other, and the gauge follows.
+async fn check_storage(st: &SharedState, storage: &Arc<storage::StorageWatch>) {
+    let w = Arc::clone(storage);
+    let Ok(Some(change)) = tokio::task::spawn_blocking(move || w.check()).await else {
+        return;
+    };
+    let event = storage.event(change);
+    match change {
+        storage::Change::Low { free } => {
+            st.metrics.storage_low.set(1);
+            tracing::warn!(
+                free_mb = free / (1024 * 1024),
+                min_free_mb = st.cfg.storage.min_free_mb,
+                "free space below storage.min_free_mb: snapshots paused, uploads refused (507)"
+            );
+        }
+        storage::Change::Ok { free } => {
+            st.metrics.storage_low.set(0);
+            tracing::info!(
+                free_mb = free / (1024 * 1024),
+                "free space recovered: snapshots resume"
+            );
+        }
+    }
+    let outbox = st.outbox.clone();
+    let kind = event.kind;
+    let stored = tokio::task::spawn_blocking(move || outbox.append(std::slice::from_ref(&event)))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match stored {
+        Ok(()) => st
+            .metrics
+            .events_total
+            .with_label_values(&[kind.as_str()])
+            .inc(),
+        Err(e) => {
+            st.metrics.events_lost_total.inc();
+            tracing::error!(event = kind.as_str(), error = %e, "cannot write the storage event to the outbox");
         }
     }
 }

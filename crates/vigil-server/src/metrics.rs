@@ -50,6 +50,12 @@ pub struct Metrics {
     /// `vigil_event_deliveries_total{sink,outcome}`: every event sink.
     pub event_deliveries_total: IntCounterVec,
     pub outbox_pending: IntGauge,
+    /// `vigil_storage_low`: 1 while free space under `storage.dir` is below
+    /// `storage.min_free_mb` (snapshots paused).
+    pub storage_low: IntGauge,
+    /// `vigil_events_lost_total`: events that could not be written to the
+    /// outbox (disk full, database error); each is also logged.
+    pub events_lost_total: prometheus::IntCounter,
     pub jobs: IntGaugeVec,
     pub http_request_seconds: HistogramVec,
     // --- Monitoring (vigil-monitor) and per-stream rates; beyond the contract.
@@ -175,6 +181,14 @@ impl Metrics {
             "vigil_outbox_pending",
             "Events in the outbox not yet delivered.",
         )?;
+        let storage_low = IntGauge::new(
+            "vigil_storage_low",
+            "1 while free space under storage.dir is below storage.min_free_mb (snapshots paused).",
+        )?;
+        let events_lost_total = prometheus::IntCounter::new(
+            "vigil_events_lost_total",
+            "Events that could not be written to the outbox (disk full, database error).",
+        )?;
         let jobs = IntGaugeVec::new(Opts::new("vigil_jobs", "Jobs by status."), &["status"])?;
         let http_request_seconds = HistogramVec::new(
             HistogramOpts::new(
@@ -275,6 +289,8 @@ impl Metrics {
         registry.register(Box::new(webhook_deliveries_total.clone()))?;
         registry.register(Box::new(event_deliveries_total.clone()))?;
         registry.register(Box::new(outbox_pending.clone()))?;
+        registry.register(Box::new(storage_low.clone()))?;
+        registry.register(Box::new(events_lost_total.clone()))?;
         registry.register(Box::new(jobs.clone()))?;
         registry.register(Box::new(http_request_seconds.clone()))?;
         // Families without children are not exposed at all; create the
@@ -308,6 +324,8 @@ impl Metrics {
             webhook_deliveries_total,
             event_deliveries_total,
             outbox_pending,
+            storage_low,
+            events_lost_total,
             jobs,
             http_request_seconds,
             drift_psi,

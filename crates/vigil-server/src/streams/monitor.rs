@@ -227,20 +227,5 @@ pub fn to_event(e: &MonitorEvent) -> vigil_events::Event {
     if let Some(k) = extra.remove("kind") {
         extra.insert("anomaly".into(), k);
     }
-    vigil_events::Event {
-        id: uuid::Uuid::new_v4().to_string(),
-        kind: e.kind,
-        stream: vigil_core::StreamId(e.stream.clone()),
-        at: humantime::format_rfc3339_millis(e.at).to_string(),
-        pts_ms: e.pts_ms.unwrap_or(0.0),
-        track_id: None,
-        label: None,
-        score: None,
-        bbox: None,
-        zone: None,
-        line: None,
-        direction: None,
-        snapshot_url: None,
-        extra,
-    }
+    vigil_events::Event::stream_level(e.kind, &e.stream, e.at, e.pts_ms.unwrap_or(0.0), extra)
 }

@@ -36,6 +36,10 @@ pub struct EventOutputs {
     /// The NATS event sink (`queue.publish_events`), connected once NATS
     /// answers.
     pub nats: Option<Arc<vigil_queue::NatsEventSink>>,
+    /// The free-space floor: snapshots pause while it is crossed.
+    pub storage: Arc<crate::storage::StorageWatch>,
+    /// `vigil_events_lost_total`.
+    pub lost: prometheus::IntCounter,
 }
 
 impl EventOutputs {
@@ -46,6 +50,7 @@ impl EventOutputs {
         match self.outbox.append(events) {
             Ok(()) => true,
             Err(e) => {
+                self.lost.inc_by(events.len() as u64);
                 tracing::error!(stream, error = %e, lost = events.len(), "cannot write events to the outbox");
                 false
             }
@@ -208,6 +213,11 @@ impl StreamSink {
         let Some(store) = &self.out.snapshots else {
             return;
         };
+        // Below the free-space floor the event is still recorded, without
+        // its picture (`storage.low` said so).
+        if self.out.storage.is_low() {
+            return;
+        }
         let mut img = (*r.frame.image).clone();
         vigil_video::draw_detections(&mut img, &r.objects);
         let saved = vigil_video::encode_jpeg(&img, self.out.snapshot_quality)
