@@ -381,7 +381,7 @@ fn run_step(
     let step = result.map_err(daemon_err)?;
     match stopped {
         Ok(Ok(Ok(()))) | Err(_) => {}
-        Ok(Ok(Err(e))) => return Err(daemon_err(e)),
+        Ok(Ok(Err(e))) => return Err(daemon_err(vigil_server::ServeError::chain(&e))),
         Ok(Err(e)) => return Err(daemon_err(format!("crashed: {e}"))),
     }
     Ok(step)
@@ -392,7 +392,7 @@ fn measure(
     opts: &BenchOptions,
     n: usize,
     target: f64,
-    daemon: &tokio::task::JoinHandle<Result<(), String>>,
+    daemon: &tokio::task::JoinHandle<Result<(), vigil_server::ServeError>>,
     progress: &mut dyn FnMut(&'static str, f64),
 ) -> Result<(Step, String), String> {
     let started = Instant::now();

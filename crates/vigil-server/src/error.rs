@@ -61,6 +61,19 @@ pub enum ServeError {
 }
 
 impl ServeError {
+    /// The message with every cause, `a: b: c` (as the binary prints it),
+    /// for callers that report it as text.
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
+
     /// A `spawn_blocking`/`spawn` join failure (the task panicked).
     pub(crate) fn crashed(what: &'static str) -> impl FnOnce(tokio::task::JoinError) -> Self {
         move |e| ServeError::Crashed {
@@ -87,7 +100,9 @@ mod tests {
         assert!(matches!(&err, ServeError::Listen { .. }), "{err:?}");
         assert_eq!(err.to_string(), format!("server.listen {addr}"));
         let cause = std::error::Error::source(&err).map(ToString::to_string);
-        assert!(cause.is_some_and(|c| !c.is_empty()));
+        let cause = cause.unwrap_or_default();
+        assert!(!cause.is_empty());
+        assert_eq!(err.chain(), format!("server.listen {addr}: {cause}"));
     }
 
     #[test]
