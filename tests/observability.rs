@@ -301,6 +301,13 @@ fn live_scrape_is_valid_complete_and_consistent() {
 /// - `saved`: the horses only, against a baseline saved beforehand with
 ///   `vigil baseline save` from the steady clip → drift from the first
 ///   window on, and (the photo never changes) a `frozen` camera anomaly.
+/// The usual PSI reading: below 0.1 no shift, 0.1–0.25 moderate, above 0.25
+/// significant. A 6 s window holds only ~100 detections, and on a loaded
+/// runner frames dropped from the steady loop moved its confidence PSI up to
+/// 0.2025 once (over the config default of 0.2), while the changed scenes
+/// measure 0.43 and more; the "significant" line keeps both sides clear.
+const PSI_ALERT: f64 = 0.25;
+
 #[test]
 fn drift_fires_on_a_changed_scene_and_a_saved_baseline_not_on_a_steady_one() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -359,7 +366,7 @@ fn drift_fires_on_a_changed_scene_and_a_saved_baseline_not_on_a_steady_one() {
     let store = dir.join("store");
     let config = format!(
         "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\n\n\
-         [drift]\nwindow_minutes = 0.1\nmin_detections = 30\n\n\
+         [drift]\nwindow_minutes = 0.1\nmin_detections = 30\npsi_alert = {PSI_ALERT}\n\n\
          [health]\nsustain_s = 2.0\n\n\
          [[streams]]\nid = \"steady\"\nurl = \"{}\"\nloop = true\nevery = 2\n\n\
          [[streams]]\nid = \"shift\"\nurl = \"{}\"\nevery = 2\n\n\
@@ -431,7 +438,7 @@ fn drift_fires_on_a_changed_scene_and_a_saved_baseline_not_on_a_steady_one() {
             &format!("vigil_drift_psi{{feature=\"{feature}\",stream=\"steady\"}}"),
         )
         .unwrap_or_else(|| panic!("no {feature} PSI for the steady stream:\n{scrape}"));
-        assert!(psi < 0.2, "steady {feature} PSI {psi}");
+        assert!(psi < PSI_ALERT, "steady {feature} PSI {psi}");
         let shifted = series(
             &scrape,
             &format!("vigil_drift_psi{{feature=\"{feature}\",stream=\"saved\"}}"),
@@ -451,7 +458,7 @@ fn drift_fires_on_a_changed_scene_and_a_saved_baseline_not_on_a_steady_one() {
         .iter()
         .find(|e| e["type"] == "drift.detected" && e["stream"] == "shift")
         .unwrap();
-    assert!(drift["psi"].as_f64().unwrap() > 0.2, "{drift}");
+    assert!(drift["psi"].as_f64().unwrap() > PSI_ALERT, "{drift}");
     // The horses never move: a frozen camera, too.
     let start = Instant::now();
     loop {
