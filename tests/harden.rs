@@ -596,3 +596,60 @@ fn below_the_free_space_floor_uploads_get_507_snapshots_pause_and_storage_low_is
     let written = std::fs::read_dir(&snaps).map(|d| d.count()).unwrap_or(0);
     assert_eq!(written, 0, "snapshot files written below the floor");
 }
+
+/// A stream whose frames exceed `server.max_pixels` fails with the size in
+/// its error (it used to be decoded and queued at any size), a stream within
+/// it runs, and its ring is shortened to `server.ring_budget_mb`.
+#[test]
+fn frames_above_max_pixels_fail_the_stream_and_rings_fit_the_byte_budget() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 1280x720 (921,600 pixels) against a cap of the sample's 768x576.
+    let big = support::sample_h264(tmp.path(), 10, Some("scale=1280:720"));
+    let n = start(
+        tmp.path(),
+        "max_pixels = 442368\nring_budget_mb = 2",
+        &format!(
+            "[[streams]]\nid = \"big\"\nurl = \"{}\"\nloop = true\n\n\
+             [[streams]]\nid = \"small\"\nurl = \"{}\"\nloop = true\nring_capacity = 64\n",
+            big.display(),
+            support::data("video/vtest.avi").display()
+        ),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (big, small) = loop {
+        let r = req(&n, "GET", "/v1/streams", &[], b"");
+        assert_eq!(r.status, 200, "{}", r.text());
+        let list = r.json();
+        let list = list.as_array().cloned().unwrap_or_default();
+        let find = |id: &str| list.iter().find(|s| s["id"] == id).cloned();
+        if let (Some(b), Some(s)) = (find("big"), find("small")) {
+            if b["state"] == "failed" && s["state"] == "running" {
+                break (b, s);
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "streams not failed/running within 60 s: {list:?}\nlog:\n{}",
+            n.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let err = big["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("1280x720") && err.contains("server.max_pixels (442368)"),
+        "{big}"
+    );
+    assert!(
+        !err.contains(tmp.path().to_str().unwrap()),
+        "no path in the error: {err}"
+    );
+    assert_eq!(small["state"], "running", "{small}");
+    // 2 MiB holds one 768x576 BGR frame (1.3 MB), whatever ring_capacity says.
+    let log = n.log();
+    assert!(
+        log.lines().any(|l| l.contains("ring shortened")
+            && l.contains("stream=small")
+            && l.contains("frames=1")),
+        "{log}"
+    );
+}

@@ -40,6 +40,18 @@ pub enum VideoError {
         got_height: u32,
     },
 
+    /// The source's frames are larger than the caller's `max_pixels`: it is
+    /// refused (declared size checked before decoding, every decoded frame
+    /// after), so one camera or file cannot make the daemon hold frames of
+    /// any size. `source_name` is masked.
+    #[error("{source_name}: frames are {width}x{height} ({} pixels); at most max_pixels ({max_pixels}) are accepted", u64::from(*width) * u64::from(*height))]
+    FrameTooLarge {
+        source_name: String,
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+
     /// Still-image encoding (snapshots) failed.
     #[error("cannot encode image: {0}")]
     Encode(String),

@@ -92,6 +92,10 @@ pub struct SourceOptions {
     /// containers in [`Container`] and FFmpeg is forced to that demuxer, so
     /// playlists and lists that name other files or URLs are refused.
     pub untrusted: bool,
+    /// Frames with more pixels than this fail with
+    /// [`VideoError::FrameTooLarge`] (the container's declared size before
+    /// the first decode, then every decoded frame); `None` = no cap.
+    pub max_pixels: Option<u64>,
 }
 
 impl Default for SourceOptions {
@@ -101,6 +105,7 @@ impl Default for SourceOptions {
             open_timeout: Duration::from_millis(5000),
             read_timeout: Duration::from_millis(5000),
             untrusted: false,
+            max_pixels: None,
         }
     }
 }
@@ -169,6 +174,8 @@ pub struct VideoSource {
     ended: bool,
     last_pts: Option<f64>,
     first_captured: Option<Instant>,
+    /// [`SourceOptions::max_pixels`].
+    max_pixels: Option<u64>,
 }
 
 impl std::fmt::Debug for VideoSource {
@@ -180,6 +187,20 @@ impl std::fmt::Debug for VideoSource {
             .field("decode_errors", &self.decode_errors)
             .field("truncated", &self.truncated)
             .finish_non_exhaustive()
+    }
+}
+
+/// [`VideoError::FrameTooLarge`] when `width` × `height` exceeds `max`
+/// (0 × 0, an unknown declared size, passes: the decoded frame is checked).
+fn check_pixels(name: &str, width: u32, height: u32, max: Option<u64>) -> Result<(), VideoError> {
+    match max {
+        Some(max) if u64::from(width) * u64::from(height) > max => Err(VideoError::FrameTooLarge {
+            source_name: name.to_owned(),
+            width,
+            height,
+            max_pixels: max,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -269,6 +290,22 @@ impl VideoSource {
             )));
         }
 
+        // The declared size, before a frame of it is decoded and held.
+        let dim = |prop| {
+            let v = cap.get(prop).unwrap_or(0.0);
+            if v.is_finite() && v >= 1.0 && v <= f64::from(u32::MAX) {
+                v as u32
+            } else {
+                0
+            }
+        };
+        check_pixels(
+            &name,
+            dim(videoio::CAP_PROP_FRAME_WIDTH),
+            dim(videoio::CAP_PROP_FRAME_HEIGHT),
+            opts.max_pixels,
+        )?;
+
         let declared_fps = cap.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
         let fps = if declared_fps.is_finite() && declared_fps > 0.0 && declared_fps <= 1000.0 {
             declared_fps
@@ -307,6 +344,7 @@ impl VideoSource {
             ended: false,
             last_pts: None,
             first_captured: None,
+            max_pixels: opts.max_pixels,
         };
 
         let first = match source.decode_next() {
@@ -322,6 +360,7 @@ impl VideoSource {
                 };
                 return Err(fail(reason));
             }
+            Err(e @ VideoError::FrameTooLarge { .. }) => return Err(e),
             Err(e) => return Err(fail(e.to_string())),
         };
         source.info.width = first.image.width();
@@ -483,6 +522,7 @@ impl VideoSource {
             };
             match image {
                 Ok(image) => {
+                    check_pixels(&self.name, image.width(), image.height(), self.max_pixels)?;
                     let index = self.next_index;
                     self.next_index += 1;
                     let pts = self.next_pts(index, captured);

@@ -270,3 +270,42 @@ fn mpegts_truncated_mid_stream_reads_partially_then_ends() {
     // simply end cleanly.
     assert!(src.read().expect("sticky end").is_none());
 }
+
+/// A cap on frame size refuses a source whose frames are larger, naming the
+/// size, before a frame is handed out; at the size exactly it opens.
+#[test]
+fn frames_above_max_pixels_are_refused_with_their_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("64x48.avi");
+    let mut w = vigil_video::VideoWriter::create(&path, 64, 48, 10.0).unwrap();
+    for _ in 0..3 {
+        w.write(&vigil_core::ImageBgr::filled(64, 48, [10, 20, 30]))
+            .unwrap();
+    }
+    w.finish().unwrap();
+    let url = path.to_str().unwrap();
+    let capped = |max| SourceOptions {
+        max_pixels: Some(max),
+        ..SourceOptions::default()
+    };
+    match VideoSource::open(url, &capped(64 * 48 - 1)) {
+        Err(VideoError::FrameTooLarge {
+            width,
+            height,
+            max_pixels,
+            ..
+        }) => assert_eq!((width, height, max_pixels), (64, 48, 64 * 48 - 1)),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a 64x48 source opened under a 3071-pixel cap"),
+    }
+    let err = VideoSource::open(url, &capped(100))
+        .err()
+        .map(|e| e.to_string());
+    assert!(
+        err.as_deref()
+            .is_some_and(|e| e.contains("64x48 (3072 pixels)") && e.contains("max_pixels (100)")),
+        "{err:?}"
+    );
+    let mut ok = VideoSource::open(url, &capped(64 * 48)).unwrap();
+    assert!(ok.read().unwrap().is_some());
+}

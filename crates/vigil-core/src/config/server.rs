@@ -55,6 +55,10 @@ pub struct ServerConfig {
     /// Images (`/v1/detect`) and video frames (streams, jobs) with more pixels
     /// than this are refused before they are decoded in full (8K UHD = 33.2 M).
     pub max_pixels: u64,
+    /// Bytes of decoded frames (MiB) one stream's ring may hold: its
+    /// `ring_capacity` is shortened to fit (frames of a camera not yet heard
+    /// from count as `max_pixels`), so rings stay bounded in bytes.
+    pub ring_budget_mb: u64,
     /// Longest any request except a job upload may take (→ 408), so a stuck
     /// client or handler cannot pin a connection forever.
     pub request_timeout_s: u64,
@@ -106,6 +110,7 @@ impl Default for ServerConfig {
             detect_max_mb: 20,
             detect_concurrency: 8,
             max_pixels: 7680 * 4320,
+            ring_budget_mb: 1024,
             request_timeout_s: 60,
             upload_timeout_s: 600,
             session_hours: 12.0,
@@ -206,6 +211,7 @@ impl ServerConfig {
             ),
             ("server.min_upload_kib_s", self.min_upload_kib_s, 0, 1 << 20),
             ("server.max_pixels", self.max_pixels, 1, 1 << 30),
+            ("server.ring_budget_mb", self.ring_budget_mb, 1, 1 << 20),
             (
                 "server.detect_concurrency",
                 self.detect_concurrency as u64,

@@ -404,6 +404,7 @@ pub async fn probe(
         open_timeout: PROBE_TIMEOUT,
         read_timeout: PROBE_TIMEOUT,
         untrusted: true,
+        max_pixels: Some(st.cfg.server.max_pixels),
     };
     let url = req.url;
     // The same source policy as POST /v1/streams (issue #15): a probe must

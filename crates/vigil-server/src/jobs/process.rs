@@ -48,14 +48,21 @@ pub struct JobContext<'a> {
     pub metrics: &'a Arc<Metrics>,
 }
 
+/// The job error for frames above `jobs.max_pixels` (no server path in it:
+/// clients read it).
+fn too_large(limits: &JobsConfig, width: u32, height: u32) -> String {
+    let pixels = u64::from(width) * u64::from(height);
+    format!(
+        "frames are {width}x{height} ({pixels} pixels); at most jobs.max_pixels ({}) are accepted",
+        limits.max_pixels
+    )
+}
+
 /// Refuses an upload above the `[jobs]` caps before any output is made.
 fn check_job_limits(limits: &JobsConfig, info: &vigil_video::SourceInfo) -> Result<(), String> {
     let pixels = u64::from(info.width) * u64::from(info.height);
     if pixels > limits.max_pixels {
-        return Err(format!(
-            "frames are {}x{} ({pixels} pixels); at most jobs.max_pixels ({}) are accepted",
-            info.width, info.height, limits.max_pixels
-        ));
+        return Err(too_large(limits, info.width, info.height));
     }
     if let Some(n) = info.frame_count {
         if n > limits.max_frames {
@@ -89,8 +96,11 @@ pub fn process_video(
     // Open the input before creating outputs: a bad upload fails with a
     // clear message and leaves nothing behind.
     // Uploads are untrusted: plain containers only, confined to the file.
+    // Frames above jobs.max_pixels are refused from the declared size,
+    // before one is decoded, and on every frame after (a size change).
     let opts = SourceOptions {
         untrusted: true,
+        max_pixels: Some(cx.limits.max_pixels),
         ..SourceOptions::default()
     };
     let source = match VideoSource::open(&input.to_string_lossy(), &opts) {
@@ -100,6 +110,9 @@ pub fn process_video(
         }
         Err(VideoError::NotFound { .. }) => {
             return Outcome::Failed("the uploaded file is missing from storage".into());
+        }
+        Err(VideoError::FrameTooLarge { width, height, .. }) => {
+            return Outcome::Failed(too_large(cx.limits, width, height));
         }
         Err(e) => return Outcome::Failed(e.to_string()),
     };

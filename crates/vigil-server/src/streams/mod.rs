@@ -28,7 +28,7 @@ use vigil_core::config::{is_network_url, MotionConfig, StreamConfig, TrackerConf
 use vigil_core::{Detection, ImageBgr};
 use vigil_pipeline::{Engine, Priority, SkipPolicy, StreamHandle, StreamOptions, StreamStats};
 use vigil_video::mask_url;
-use vigil_video::VideoSource;
+use vigil_video::{VideoError, VideoSource};
 
 use vigil_events::EventGenerator;
 
@@ -234,6 +234,11 @@ pub struct Streams {
     policy: Arc<SourcePolicy>,
     /// `server.max_streams`.
     max_streams: usize,
+    /// `server.max_pixels`: larger camera frames fail the stream.
+    max_pixels: u64,
+    /// `server.ring_budget_mb` in bytes: a stream's ring holds at most this
+    /// many bytes of frames (see [`ring_capacity`]).
+    ring_budget: u64,
     /// Serialises adds, edits and deletes, so check → store → apply is one
     /// step and a stale `If-Match` is always caught.
     edits: Mutex<()>,
@@ -260,6 +265,8 @@ impl Streams {
             registry,
             policy: Arc::new(SourcePolicy::default()),
             max_streams: usize::MAX,
+            max_pixels: u64::MAX,
+            ring_budget: u64::MAX,
             edits: Mutex::new(()),
             scheduled: Mutex::new([0; 3]),
         }
@@ -269,6 +276,8 @@ impl Streams {
     pub fn with_limits(mut self, server: &vigil_core::config::ServerConfig) -> Self {
         self.policy = Arc::new(SourcePolicy::from_config(server));
         self.max_streams = server.max_streams;
+        self.max_pixels = server.max_pixels;
+        self.ring_budget = server.ring_budget_mb.saturating_mul(1024 * 1024);
         self
     }
 
@@ -500,7 +509,7 @@ impl Streams {
         if !cfg.enabled || is_network_url(&cfg.url) {
             return Ok(None);
         }
-        match ReconnectingSource::open(cfg, strict) {
+        match ReconnectingSource::open(cfg, strict, self.max_pixels) {
             Ok(s) => Ok(Some(s)),
             Err(e) if strict => {
                 // The detail stays in the log: it would tell a client which
@@ -540,10 +549,16 @@ impl Streams {
         }
         if first.is_none() && !is_network_url(&cfg.url) {
             // A file that could not be opened (restore, non-strict).
-            return match ReconnectingSource::open(&cfg, false) {
+            return match ReconnectingSource::open(&cfg, false, self.max_pixels) {
                 Ok(f) => self.launch(stored, checked, Some(f)),
                 Err(e) => {
-                    status.set_state(StreamState::Failed, Some(&e.to_string()));
+                    let msg = match e {
+                        VideoError::FrameTooLarge { width, height, .. } => {
+                            source::too_large_message(width, height, self.max_pixels)
+                        }
+                        e => e.to_string(),
+                    };
+                    status.set_state(StreamState::Failed, Some(&msg));
                     Ok(Entry::idle(stored, status, checked.rules))
                 }
             };
@@ -551,6 +566,20 @@ impl Streams {
         let fps = first
             .as_ref()
             .map_or(source::ASSUMED_LIVE_FPS, |s| s.info().fps);
+        // A file's frame size is known; a camera's is not until it answers,
+        // so the largest it may send (`server.max_pixels`) is assumed.
+        let frame_pixels = first.as_ref().map_or(self.max_pixels, |s| {
+            u64::from(s.info().width) * u64::from(s.info().height)
+        });
+        let ring = ring_capacity(cfg.ring_capacity, frame_pixels, self.ring_budget);
+        if ring < cfg.ring_capacity {
+            tracing::info!(
+                stream = %cfg.id,
+                ring_capacity = cfg.ring_capacity,
+                frames = ring,
+                "ring shortened to fit server.ring_budget_mb"
+            );
+        }
         let inner =
             vigil_pipeline::tracker(&checked.tracker, fps).map_err(StreamError::Internal)?;
         let generator = EventGenerator::new(
@@ -563,7 +592,8 @@ impl Streams {
         let stop = Arc::new(AtomicBool::new(false));
         let source =
             ReconnectingSource::new(cfg.clone(), first, Arc::clone(&status), Arc::clone(&stop))
-                .with_policy((stored.origin == Origin::Api).then(|| Arc::clone(&self.policy)));
+                .with_policy((stored.origin == Origin::Api).then(|| Arc::clone(&self.policy)))
+                .with_max_pixels(self.max_pixels);
         let latest: Latest = Arc::default();
         let drift = self.monitoring.drift_monitor(&cfg.id);
         let health = self.monitoring.health_monitor(&cfg.id);
@@ -582,7 +612,7 @@ impl Streams {
         let live = Arc::new(LiveFeed::new(&cfg.id, Arc::clone(&self.metrics)));
         let sink = sink.with_live(Arc::clone(&live));
         let mut opts = StreamOptions::new(cfg.id.clone());
-        opts.ring_capacity = cfg.ring_capacity;
+        opts.ring_capacity = ring;
         opts.skip = SkipPolicy::from_options(cfg.every, cfg.fps);
         opts.motion = Some(cfg.motion.clone());
         opts.priority = Some(Priority::Live);
@@ -888,5 +918,30 @@ fn detail(e: &Entry) -> StreamDetail {
         source: e.origin,
         revision: e.revision,
         settings,
+    }
+}
+
+/// Frames a stream's ring may hold: its `ring_capacity`, shortened so that
+/// frames of `frame_pixels` (BGR, 3 bytes a pixel) fit in `budget` bytes,
+/// and never below 1. So 1,024 4K frames (25 MB each) cannot be queued.
+pub(crate) fn ring_capacity(configured: usize, frame_pixels: u64, budget: u64) -> usize {
+    let frame_bytes = frame_pixels.saturating_mul(3).max(1);
+    let fit = usize::try_from(budget / frame_bytes).unwrap_or(usize::MAX);
+    configured.min(fit).max(1)
+}
+
+#[cfg(test)]
+mod ring_tests {
+    use super::ring_capacity;
+
+    #[test]
+    fn rings_are_shortened_to_the_byte_budget_never_below_one() {
+        let mib = 1024 * 1024;
+        // 1,024 4K frames would be 25 GB; 1 GiB holds 43 of them.
+        assert_eq!(ring_capacity(1024, 3840 * 2160, 1024 * mib), 43);
+        assert_eq!(ring_capacity(8, 1920 * 1080, 1024 * mib), 8);
+        assert_eq!(ring_capacity(16, 7680 * 4320, 1024 * mib), 10);
+        assert_eq!(ring_capacity(8, 7680 * 4320, mib), 1);
+        assert_eq!(ring_capacity(8, 0, 1), 1);
     }
 }

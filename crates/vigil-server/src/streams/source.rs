@@ -60,6 +60,8 @@ pub struct ReconnectingSource {
     /// the API is generic (the detail is logged) so it cannot serve as an
     /// oracle for ports and paths.
     policy: Option<Arc<SourcePolicy>>,
+    /// `server.max_pixels`: a source with larger frames fails.
+    max_pixels: u64,
 }
 
 impl ReconnectingSource {
@@ -89,7 +91,24 @@ impl ReconnectingSource {
             idle: Duration::ZERO,
             rewinding: false,
             policy: None,
+            max_pixels: u64::MAX,
         }
+    }
+
+    /// Caps the frame size (`server.max_pixels`); the default is no cap.
+    pub fn with_max_pixels(mut self, max_pixels: u64) -> Self {
+        self.max_pixels = max_pixels;
+        self
+    }
+
+    /// A source whose frames exceed `server.max_pixels` fails for good (a
+    /// reconnect would bring the same frames): the message names the size,
+    /// never the URL, so API clients see it too.
+    fn too_large(&self, width: u32, height: u32) -> String {
+        let msg = too_large_message(width, height, self.max_pixels);
+        tracing::error!(stream = %self.cfg.id, url = %self.masked, reason = %msg, "stream source refused");
+        self.status.set_state(StreamState::Failed, Some(&msg));
+        msg
     }
 
     /// Confines the source to `policy` (see the field).
@@ -117,12 +136,17 @@ impl ReconnectingSource {
                 reason: e.to_string(),
             })?;
         }
-        Self::open(&self.cfg, self.policy.is_some())
+        Self::open(&self.cfg, self.policy.is_some(), self.max_pixels)
     }
 
     /// Opens the stream's URL with timeouts no longer than the stall timeout,
-    /// so a hung camera is noticed within it. `untrusted` for API streams.
-    pub fn open(cfg: &StreamConfig, untrusted: bool) -> Result<VideoSource, VideoError> {
+    /// so a hung camera is noticed within it. `untrusted` for API streams;
+    /// frames above `max_pixels` are refused.
+    pub fn open(
+        cfg: &StreamConfig,
+        untrusted: bool,
+        max_pixels: u64,
+    ) -> Result<VideoSource, VideoError> {
         let stall = secs(cfg.stall_timeout_s);
         let opts = SourceOptions {
             transport: match cfg.transport {
@@ -132,6 +156,7 @@ impl ReconnectingSource {
             open_timeout: stall,
             read_timeout: stall,
             untrusted,
+            max_pixels: Some(max_pixels),
         };
         VideoSource::open(&cfg.url, &opts)
     }
@@ -180,6 +205,14 @@ impl ReconnectingSource {
     }
 }
 
+/// The stream error for frames above `server.max_pixels`.
+pub fn too_large_message(width: u32, height: u32, max_pixels: u64) -> String {
+    let pixels = u64::from(width) * u64::from(height);
+    format!(
+        "frames are {width}x{height} ({pixels} pixels); at most server.max_pixels ({max_pixels}) are accepted"
+    )
+}
+
 fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::from_secs(1))
 }
@@ -204,6 +237,9 @@ impl FrameSource for ReconnectingSource {
                             self.fps = src.info().fps;
                         }
                         self.inner = Some(src);
+                    }
+                    Err(VideoError::FrameTooLarge { width, height, .. }) => {
+                        return Err(self.too_large(width, height));
                     }
                     Err(e @ (VideoError::NotFound { .. } | VideoError::NotReadable { .. }))
                         if !self.network =>
@@ -278,6 +314,9 @@ impl FrameSource for ReconnectingSource {
                     "no frame within {} s (stalled) or disconnected",
                     self.cfg.stall_timeout_s
                 )),
+                Err(VideoError::FrameTooLarge { width, height, .. }) => {
+                    return Err(self.too_large(width, height));
+                }
                 Err(e) => {
                     // Counted for the camera-health monitor (decode_error).
                     self.status.count_decode_error();
@@ -324,7 +363,7 @@ mod tests {
             ..StreamConfig::default()
         };
         let status = Arc::new(StreamStatus::new("loop", Arc::new(Metrics::new().unwrap())));
-        let first = ReconnectingSource::open(&cfg, false).unwrap();
+        let first = ReconnectingSource::open(&cfg, false, u64::MAX).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let mut src = ReconnectingSource::new(cfg, Some(first), Arc::clone(&status), stop);
         let mut idle = Duration::ZERO;
