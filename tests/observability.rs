@@ -301,6 +301,7 @@ fn live_scrape_is_valid_complete_and_consistent() {
 /// - `saved`: the horses only, against a baseline saved beforehand with
 ///   `vigil baseline save` from the steady clip → drift from the first
 ///   window on, and (the photo never changes) a `frozen` camera anomaly.
+///
 /// The usual PSI reading: below 0.1 no shift, 0.1–0.25 moderate, above 0.25
 /// significant. A 6 s window holds only ~100 detections, and on a loaded
 /// runner frames dropped from the steady loop moved its confidence PSI up to
