@@ -132,7 +132,7 @@ struct Paced {
 }
 
 impl FrameSource for Paced {
-    fn next_frame(&mut self) -> Result<Option<SourceFrame>, String> {
+    fn next_frame(&mut self) -> Result<Option<SourceFrame>, vigil_pipeline::PipelineError> {
         let frame = self.inner.next_frame()?;
         if let Some(f) = &frame {
             let t0 = *self.start.get_or_insert_with(Instant::now);
@@ -168,8 +168,8 @@ struct Rec {
 struct Collect(Arc<Mutex<Vec<Rec>>>);
 
 impl FrameSink for Collect {
-    fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
-        self.0.lock().map_err(|e| e.to_string())?.push(Rec {
+    fn on_frame(&mut self, r: FrameResult) -> Result<(), vigil_pipeline::PipelineError> {
+        self.0.lock().expect("recorder lock").push(Rec {
             pts: r.frame.pts.0,
             processed: r.processed,
             detections: r.detections,
@@ -181,7 +181,7 @@ impl FrameSink for Collect {
         });
         Ok(())
     }
-    fn finish(&mut self, _: &StreamSummary) -> Result<(), String> {
+    fn finish(&mut self, _: &StreamSummary) -> Result<(), vigil_pipeline::PipelineError> {
         Ok(())
     }
 }

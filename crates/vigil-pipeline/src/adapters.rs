@@ -6,6 +6,7 @@ use vigil_core::{Detection, Track};
 use vigil_track::ByteTracker;
 use vigil_video::VideoSource;
 
+use crate::error::PipelineError;
 use crate::types::{FrameSource, SourceFrame, TrackOutput, TrackStage};
 
 /// A file or RTSP stream decoded by OpenCV/FFmpeg.
@@ -20,7 +21,7 @@ impl VideoFrameSource {
 }
 
 impl FrameSource for VideoFrameSource {
-    fn next_frame(&mut self) -> Result<Option<SourceFrame>, String> {
+    fn next_frame(&mut self) -> Result<Option<SourceFrame>, PipelineError> {
         match self.inner.read() {
             Ok(Some(f)) => Ok(Some(SourceFrame {
                 index: f.index,
@@ -30,7 +31,7 @@ impl FrameSource for VideoFrameSource {
                 image: f.image,
             })),
             Ok(None) => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(PipelineError::Source(e.to_string())),
         }
     }
 
@@ -61,8 +62,8 @@ impl TrackStage for ByteTrackStage {
 }
 
 /// A fresh ByteTrack instance for one stream (own ids from 1).
-pub fn tracker(cfg: &TrackerConfig, fps: f64) -> Result<Box<dyn TrackStage>, String> {
+pub fn tracker(cfg: &TrackerConfig, fps: f64) -> Result<Box<dyn TrackStage>, PipelineError> {
     ByteTracker::new(cfg.clone(), fps)
         .map(|t| Box::new(ByteTrackStage(t)) as Box<dyn TrackStage>)
-        .map_err(|e| e.to_string())
+        .map_err(|e| PipelineError::Tracker(e.to_string()))
 }

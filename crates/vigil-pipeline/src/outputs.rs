@@ -10,6 +10,7 @@ use serde::Serialize;
 use vigil_core::{Detection, ImageBgr};
 use vigil_video::{draw_detections, VideoWriter};
 
+use crate::error::PipelineError;
 use crate::types::FrameResult;
 
 /// A file written under a temporary name and renamed into place on commit;
@@ -81,7 +82,7 @@ impl FileOutputs {
 
     /// Writes one frame: a JSON line when it was processed, and the frame
     /// with its objects drawn on it.
-    pub fn write(&mut self, r: &FrameResult) -> Result<(), String> {
+    pub fn write(&mut self, r: &FrameResult) -> Result<(), PipelineError> {
         let objects = &r.objects;
         if r.processed {
             if let Some(w) = self.jsonl.as_mut().and_then(PartialFile::writer) {
@@ -91,30 +92,33 @@ impl FileOutputs {
                     detections: objects,
                 };
                 serde_json::to_writer(&mut *w, &line)
-                    .map_err(|e| format!("writing JSON lines: {e}"))?;
+                    .map_err(|e| PipelineError::Sink(format!("writing JSON lines: {e}")))?;
                 w.write_all(b"\n")
-                    .map_err(|e| format!("writing JSON lines: {e}"))?;
+                    .map_err(|e| PipelineError::Sink(format!("writing JSON lines: {e}")))?;
             }
         }
         if let Some(video) = self.video.as_mut() {
             let mut img: ImageBgr = (*r.frame.image).clone();
             draw_detections(&mut img, objects);
-            video.write(&img).map_err(|e| e.to_string())?;
+            video
+                .write(&img)
+                .map_err(|e| PipelineError::Sink(e.to_string()))?;
         }
         Ok(())
     }
 
     /// Closes the outputs: moved into place when `keep`, deleted otherwise.
-    pub fn finish(&mut self, keep: bool) -> Result<(), String> {
+    pub fn finish(&mut self, keep: bool) -> Result<(), PipelineError> {
         let (video, jsonl) = (self.video.take(), self.jsonl.take());
         if !keep {
             return Ok(());
         }
         if let Some(v) = video {
-            v.finish().map_err(|e| e.to_string())?;
+            v.finish().map_err(|e| PipelineError::Sink(e.to_string()))?;
         }
         if let Some(j) = jsonl {
-            j.commit().map_err(|e| format!("writing JSON lines: {e}"))?;
+            j.commit()
+                .map_err(|e| PipelineError::Sink(format!("writing JSON lines: {e}")))?;
         }
         Ok(())
     }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use vigil_core::{Detection, Frame, FrameIndex, ImageBgr, PtsMs, Track, TrackId};
 
+use crate::error::PipelineError;
+
 /// A decoded frame as a source hands it over.
 #[derive(Debug)]
 pub struct SourceFrame {
@@ -23,7 +25,7 @@ pub struct SourceFrame {
 /// Runs on its own decoder thread, so `next_frame` may block.
 pub trait FrameSource: Send + 'static {
     /// The next frame, `Ok(None)` at the end of the source.
-    fn next_frame(&mut self) -> Result<Option<SourceFrame>, String>;
+    fn next_frame(&mut self) -> Result<Option<SourceFrame>, PipelineError>;
     /// Live sources drop old frames when the pipeline is behind; files wait.
     fn is_live(&self) -> bool;
     /// Nominal frame rate, used to scale the tracker's lost-track buffer.
@@ -107,9 +109,9 @@ pub struct FrameResult {
 
 /// Consumes a stream's results, in order, on the stream's own thread.
 pub trait FrameSink: Send + 'static {
-    fn on_frame(&mut self, result: FrameResult) -> Result<(), String>;
+    fn on_frame(&mut self, result: FrameResult) -> Result<(), PipelineError>;
     /// Called once when the stream ends (normally, on error, or when stopped).
-    fn finish(&mut self, summary: &StreamSummary) -> Result<(), String>;
+    fn finish(&mut self, summary: &StreamSummary) -> Result<(), PipelineError>;
 }
 
 /// Live counters for one stream, readable from any thread (API, metrics).
@@ -166,4 +168,26 @@ pub struct StreamSummary {
     pub error: Option<String>,
     /// Stopped on request (Ctrl-C, API) rather than at the end of the source.
     pub stopped: bool,
+}
+
+/// Who a frame is detected for; decides its place in the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Priority {
+    /// Cameras: their configured rate first.
+    Live,
+    /// Single images (`/v1/detect`): before jobs, within a share while
+    /// cameras are busy.
+    Interactive,
+    /// Jobs and files: the spare capacity.
+    Background,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Live => "live",
+            Priority::Interactive => "interactive",
+            Priority::Background => "background",
+        }
+    }
 }

@@ -59,7 +59,7 @@ struct Synthetic {
 }
 
 impl FrameSource for Synthetic {
-    fn next_frame(&mut self) -> Result<Option<SourceFrame>, String> {
+    fn next_frame(&mut self) -> Result<Option<SourceFrame>, vigil_pipeline::PipelineError> {
         if self.next >= self.n {
             return Ok(None);
         }
@@ -106,7 +106,7 @@ struct Seen {
 struct Recorder(Arc<Mutex<Vec<Seen>>>, Arc<Mutex<Option<StreamSummary>>>);
 
 impl FrameSink for Recorder {
-    fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
+    fn on_frame(&mut self, r: FrameResult) -> Result<(), vigil_pipeline::PipelineError> {
         self.0.lock().expect("lock").push(Seen {
             index: r.frame.index.0,
             processed: r.processed,
@@ -116,7 +116,7 @@ impl FrameSink for Recorder {
         });
         Ok(())
     }
-    fn finish(&mut self, s: &StreamSummary) -> Result<(), String> {
+    fn finish(&mut self, s: &StreamSummary) -> Result<(), vigil_pipeline::PipelineError> {
         *self.1.lock().expect("lock") = Some(s.clone());
         Ok(())
     }
@@ -377,12 +377,12 @@ fn a_slow_sink_bounds_the_frames_in_flight() {
     #[derive(Clone, Default)]
     struct Slow(Arc<Mutex<u64>>);
     impl FrameSink for Slow {
-        fn on_frame(&mut self, _r: FrameResult) -> Result<(), String> {
+        fn on_frame(&mut self, _r: FrameResult) -> Result<(), vigil_pipeline::PipelineError> {
             std::thread::sleep(Duration::from_millis(5));
             *self.0.lock().expect("lock") += 1;
             Ok(())
         }
-        fn finish(&mut self, _s: &StreamSummary) -> Result<(), String> {
+        fn finish(&mut self, _s: &StreamSummary) -> Result<(), vigil_pipeline::PipelineError> {
             Ok(())
         }
     }

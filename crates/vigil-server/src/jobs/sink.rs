@@ -34,7 +34,7 @@ impl JobSink {
 }
 
 impl FrameSink for JobSink {
-    fn on_frame(&mut self, mut r: FrameResult) -> Result<(), String> {
+    fn on_frame(&mut self, mut r: FrameResult) -> Result<(), vigil_pipeline::PipelineError> {
         self.metrics.observe_frame(None, &r);
         if let Some(c) = self.conf {
             r.objects.retain(|d| d.score >= c);
@@ -44,7 +44,7 @@ impl FrameSink for JobSink {
         Ok(())
     }
 
-    fn finish(&mut self, summary: &StreamSummary) -> Result<(), String> {
+    fn finish(&mut self, summary: &StreamSummary) -> Result<(), vigil_pipeline::PipelineError> {
         // A failed or interrupted job leaves no result files: the partial
         // outputs are dropped, which deletes them.
         self.outputs

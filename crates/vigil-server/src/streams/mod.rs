@@ -580,8 +580,8 @@ impl Streams {
                 "ring shortened to fit server.ring_budget_mb"
             );
         }
-        let inner =
-            vigil_pipeline::tracker(&checked.tracker, fps).map_err(StreamError::Internal)?;
+        let inner = vigil_pipeline::tracker(&checked.tracker, fps)
+            .map_err(|e| StreamError::Internal(e.to_string()))?;
         let generator = EventGenerator::new(
             vigil_core::StreamId(cfg.id.clone()),
             checked.rules.zones.clone(),

@@ -280,7 +280,7 @@ impl StreamSink {
 }
 
 impl FrameSink for StreamSink {
-    fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
+    fn on_frame(&mut self, r: FrameResult) -> Result<(), vigil_pipeline::PipelineError> {
         self.metrics.observe_frame(Some(&self.id), &r);
         if let Some(m) = &mut self.monitor {
             let alerts: Vec<_> = m
@@ -304,7 +304,7 @@ impl FrameSink for StreamSink {
         Ok(())
     }
 
-    fn finish(&mut self, summary: &StreamSummary) -> Result<(), String> {
+    fn finish(&mut self, summary: &StreamSummary) -> Result<(), vigil_pipeline::PipelineError> {
         match &summary.error {
             Some(e) => self.status.set_state(StreamState::Failed, Some(e)),
             None if self.status.state() != StreamState::Failed => {

@@ -218,7 +218,7 @@ fn secs(s: f64) -> Duration {
 }
 
 impl FrameSource for ReconnectingSource {
-    fn next_frame(&mut self) -> Result<Option<SourceFrame>, String> {
+    fn next_frame(&mut self) -> Result<Option<SourceFrame>, vigil_pipeline::PipelineError> {
         self.idle = Duration::ZERO;
         loop {
             if self.stopped() {
@@ -248,7 +248,7 @@ impl FrameSource for ReconnectingSource {
                         // retrying; fail loudly instead of spinning.
                         let msg = self.shown(&e.to_string());
                         self.status.set_state(StreamState::Failed, Some(&msg));
-                        return Err(msg);
+                        return Err(vigil_pipeline::PipelineError::Source(msg));
                     }
                     Err(e) => {
                         // Errors from VideoSource name the masked URL only.

@@ -197,7 +197,7 @@ struct AnnotateSink {
 }
 
 impl FrameSink for AnnotateSink {
-    fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
+    fn on_frame(&mut self, r: FrameResult) -> Result<(), vigil_pipeline::PipelineError> {
         self.largest_batch
             .fetch_max(r.timings.batch_size, Ordering::Relaxed);
         self.outputs.write(&r)?;
@@ -205,7 +205,7 @@ impl FrameSink for AnnotateSink {
         Ok(())
     }
 
-    fn finish(&mut self, summary: &StreamSummary) -> Result<(), String> {
+    fn finish(&mut self, summary: &StreamSummary) -> Result<(), vigil_pipeline::PipelineError> {
         // On error the partial outputs are deleted; on success or an
         // interruption (Ctrl-C) they are closed properly and moved into place.
         self.outputs.finish(summary.error.is_none())

@@ -140,7 +140,7 @@ struct BaselineSink {
 }
 
 impl FrameSink for BaselineSink {
-    fn on_frame(&mut self, r: FrameResult) -> Result<(), String> {
+    fn on_frame(&mut self, r: FrameResult) -> Result<(), vigil_pipeline::PipelineError> {
         if self.max_frames.is_some_and(|m| r.frame.index.0 + 1 >= m) {
             if let Some(stop) = self.stop.get() {
                 stop.store(true, Ordering::SeqCst);
@@ -158,7 +158,7 @@ impl FrameSink for BaselineSink {
         Ok(())
     }
 
-    fn finish(&mut self, _summary: &StreamSummary) -> Result<(), String> {
+    fn finish(&mut self, _summary: &StreamSummary) -> Result<(), vigil_pipeline::PipelineError> {
         Ok(())
     }
 }

@@ -1,0 +1,165 @@
+//! The inference stage: the batcher and one thread per detector session,
+//! each running batches through its [`BatchDetector`] and handing each
+//! frame's detections back to its stream (or its `/v1/detect` caller).
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, TryRecvError};
+use vigil_detect::Prepared;
+
+use crate::ctx::{InferJob, JobMeta, Shared};
+use crate::error::PipelineError;
+use crate::infer::BatchDetector;
+use crate::types::Timings;
+
+/// Collects up to `max` items, waiting at most `max_wait` after the first.
+/// `None` once the channel is closed and empty.
+pub fn collect_batch<T>(rx: &Receiver<T>, max: usize, max_wait: Duration) -> Option<Vec<T>> {
+    collect_batch_while(rx, max, max_wait, || {}, || true)
+}
+
+/// Like [`collect_batch`], but waits for more only while `more_coming`
+/// says another item can arrive: what is already queued is always taken,
+/// and a partial batch runs at once when nothing else is on its way. So
+/// batching costs latency only under concurrent load, where it pays.
+/// `taken` runs once per item received (before `more_coming` is asked
+/// again), so a counter of expected items can be kept exact.
+pub fn collect_batch_while<T>(
+    rx: &Receiver<T>,
+    max: usize,
+    max_wait: Duration,
+    taken: impl Fn(),
+    more_coming: impl Fn() -> bool,
+) -> Option<Vec<T>> {
+    let first = rx.recv().ok()?;
+    taken();
+    let deadline = Instant::now() + max_wait;
+    let mut batch = Vec::with_capacity(max);
+    batch.push(first);
+    while batch.len() < max {
+        let next = match rx.try_recv() {
+            Ok(item) => Some(item),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) if more_coming() => rx.recv_deadline(deadline).ok(),
+            Err(TryRecvError::Empty) => None,
+        };
+        let Some(item) = next else { break };
+        taken();
+        batch.push(item);
+    }
+    Some(batch)
+}
+
+pub(crate) fn inference_worker(
+    detector: &mut dyn BatchDetector,
+    rx: &Receiver<InferJob>,
+    max: usize,
+    max_wait: Duration,
+    shared: &Shared,
+) {
+    let taken = || {
+        shared.pending.fetch_sub(1, Ordering::SeqCst);
+    };
+    while let Some(batch) = collect_batch_while(rx, max, max_wait, taken, || shared.more_coming()) {
+        let started = Instant::now();
+        let (jobs, inputs): (Vec<JobMeta>, Vec<Prepared>) =
+            batch.into_iter().map(|j| (j.meta, j.prepared)).unzip();
+        let n = jobs.len();
+        match detector.detect_batch(&inputs) {
+            Ok((results, timing)) => {
+                for (job, dets) in jobs.into_iter().zip(results) {
+                    let waited = started.saturating_duration_since(job.selected_at);
+                    let timings = Timings {
+                        queue: waited.saturating_sub(job.timings.preprocess),
+                        inference: timing.inference,
+                        postprocess: timing.postprocess,
+                        batch_size: n,
+                        ..job.timings
+                    };
+                    job.reply.done(job.frame, dets, timings);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = n, "inference failed");
+                let e = PipelineError::from(e);
+                for job in jobs {
+                    job.reply.fail(job.frame, e.clone());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossbeam_channel::bounded;
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
+    use std::sync::Arc;
+
+    /// Runs `collect_batch_while` on another thread and waits (bounded) for
+    /// its answer, so a batcher that waited `max_wait` (an hour here) fails
+    /// the test instead of hanging it.
+    fn collect_in_thread(
+        rx: Receiver<u32>,
+        max: usize,
+        more: Arc<AtomicBool>,
+        taken: Arc<AtomicUsize>,
+    ) -> Receiver<Option<Vec<u32>>> {
+        let (tx, out) = bounded(1);
+        std::thread::spawn(move || {
+            let got = collect_batch_while(
+                &rx,
+                max,
+                Duration::from_secs(3600),
+                || {
+                    taken.fetch_add(1, Ordering::SeqCst);
+                },
+                || more.load(Ordering::SeqCst),
+            );
+            let _ = tx.send(got);
+        });
+        out
+    }
+
+    #[test]
+    fn a_partial_batch_runs_at_once_when_nothing_else_is_coming() {
+        let (tx, rx) = bounded(8);
+        for i in 0..3 {
+            tx.send(i).unwrap();
+        }
+        let taken = Arc::new(AtomicUsize::new(0));
+        let out = collect_in_thread(rx, 8, Arc::new(AtomicBool::new(false)), Arc::clone(&taken));
+        let batch = out.recv_timeout(Duration::from_secs(60)).unwrap();
+        // What was already queued is taken; nothing is waited for.
+        assert_eq!(batch, Some(vec![0, 1, 2]));
+        assert_eq!(taken.load(Ordering::SeqCst), 3);
+        drop(tx);
+    }
+
+    #[test]
+    fn the_batcher_waits_for_a_frame_that_is_on_its_way() {
+        let (tx, rx) = bounded(8);
+        tx.send(1).unwrap();
+        let more = Arc::new(AtomicBool::new(true));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let out = collect_in_thread(rx, 2, Arc::clone(&more), Arc::clone(&taken));
+        // The batcher holds the first item until the second arrives.
+        assert!(out.recv_timeout(Duration::from_millis(50)).is_err());
+        tx.send(2).unwrap();
+        let batch = out.recv_timeout(Duration::from_secs(60)).unwrap();
+        assert_eq!(batch, Some(vec![1, 2]));
+        assert_eq!(taken.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_closed_channel_ends_collection() {
+        let (tx, rx) = bounded::<u32>(1);
+        drop(tx);
+        assert_eq!(
+            collect_batch_while(&rx, 4, Duration::from_secs(3600), || {}, || true),
+            None
+        );
+    }
+}
