@@ -239,7 +239,9 @@ impl FrameSource for ReconnectingSource {
                         self.inner = Some(src);
                     }
                     Err(VideoError::FrameTooLarge { width, height, .. }) => {
-                        return Err(self.too_large(width, height));
+                        return Err(vigil_pipeline::PipelineError::Source(
+                            self.too_large(width, height),
+                        ));
                     }
                     Err(e @ (VideoError::NotFound { .. } | VideoError::NotReadable { .. }))
                         if !self.network =>
@@ -315,7 +317,9 @@ impl FrameSource for ReconnectingSource {
                     self.cfg.stall_timeout_s
                 )),
                 Err(VideoError::FrameTooLarge { width, height, .. }) => {
-                    return Err(self.too_large(width, height));
+                    return Err(vigil_pipeline::PipelineError::Source(
+                        self.too_large(width, height),
+                    ));
                 }
                 Err(e) => {
                     // Counted for the camera-health monitor (decode_error).
