@@ -512,30 +512,22 @@ pub fn step_from_scrapes(
         &end.buckets("vigil_stage_seconds", &e2e),
     )
     .map(|s| s * 1000.0);
-    let stage_mean_ms = [
-        "decode",
-        "preprocess",
-        "queue",
-        "inference",
-        "postprocess",
-        "track",
-        "end_to_end",
-    ]
-    .iter()
-    .map(|stage| {
-        let l = [("stage", *stage)];
-        let sum = delta("vigil_stage_seconds_sum", &l);
-        let count = delta("vigil_stage_seconds_count", &l);
-        (
-            stage.to_string(),
-            if count > 0.0 {
-                sum / count * 1000.0
-            } else {
-                0.0
-            },
-        )
-    })
-    .collect();
+    let stage_mean_ms = vigil_server::STAGES
+        .iter()
+        .map(|stage| {
+            let l = [("stage", *stage)];
+            let sum = delta("vigil_stage_seconds_sum", &l);
+            let count = delta("vigil_stage_seconds_count", &l);
+            (
+                stage.to_string(),
+                if count > 0.0 {
+                    sum / count * 1000.0
+                } else {
+                    0.0
+                },
+            )
+        })
+        .collect();
     let cpu_cores = delta("process_cpu_seconds_total", &[]) / window_s;
     let rss_mb = end.sum("process_resident_memory_bytes", &[]) / (1024.0 * 1024.0);
     let mut reasons = Vec::new();

@@ -31,7 +31,7 @@ use vigil_pipeline::{Engine, EngineConfig};
 pub use api::error::ApiError;
 pub use api::ApiDoc;
 pub use error::ServeError;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, STAGES};
 pub use worker::run_worker;
 
 use crate::jobs::JobRunner;
