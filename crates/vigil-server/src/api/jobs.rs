@@ -206,41 +206,53 @@ pub(crate) async fn job_file(
     }
     let result = st.jobs.open_result(&rec, name).await?.ok_or_else(gone)?;
     let len = result.len;
-    match result.body {
-        ResultBody::File(mut file) => {
-            // Browsers seek in a <video> with Range requests.
-            if let Some((start, end)) = crate::api::range::parse(range, len)? {
-                use tokio::io::{AsyncReadExt, AsyncSeekExt};
-                file.seek(std::io::SeekFrom::Start(start))
-                    .await
-                    .map_err(ApiError::internal)?;
-                let part = end - start + 1;
-                let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(part)));
-                let mut resp = file_response(content_type, part, body);
-                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
-                if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-                    resp.headers_mut().insert(header::CONTENT_RANGE, v);
-                }
-                return Ok(resp);
+    // Browsers seek in a <video> with Range requests. A local file seeks; an
+    // object store (the NATS backend) reads front to back, so the bytes
+    // before the range are read and dropped: slower for a late seek, but a
+    // player behaves the same whichever backend holds the video.
+    let range = crate::api::range::parse(range, len)?;
+    let reader: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>> = match (result.body, range) {
+        (ResultBody::File(mut file), Some((start, _))) => {
+            use tokio::io::AsyncSeekExt;
+            file.seek(std::io::SeekFrom::Start(start))
+                .await
+                .map_err(ApiError::internal)?;
+            Box::pin(file)
+        }
+        (ResultBody::File(file), None) => Box::pin(file),
+        (ResultBody::Stream(mut object), Some((start, _))) => {
+            use tokio::io::AsyncReadExt;
+            let skipped = tokio::io::copy(&mut (&mut object).take(start), &mut tokio::io::sink())
+                .await
+                .map_err(ApiError::internal)?;
+            if skipped != start {
+                return Err(ApiError::internal(format!(
+                    "job {id}'s {name} ended after {skipped} of {len} bytes"
+                )));
             }
-            let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
-            Ok(file_response(content_type, len, body))
+            object
         }
-        ResultBody::Stream(object) => {
-            // An object store reads front to back: no ranges here.
-            let body = Body::from_stream(tokio_util::io::ReaderStream::new(object));
-            let mut resp = file_response(content_type, len, body);
-            resp.headers_mut()
-                .insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
-            Ok(resp)
-        }
+        (ResultBody::Stream(object), None) => object,
+    };
+    let Some((start, end)) = range else {
+        let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
+        return Ok(file_response(content_type, len, body));
+    };
+    use tokio::io::AsyncReadExt;
+    let part = end - start + 1;
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader.take(part)));
+    let mut resp = file_response(content_type, part, body);
+    *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
+        resp.headers_mut().insert(header::CONTENT_RANGE, v);
     }
+    Ok(resp)
 }
 
 /// The annotated MP4 of a succeeded job.
 #[utoipa::path(get, path = "/v1/jobs/{id}/video", tag = "jobs",
     params(("id" = String, Path, description = "job id"),
-           ("Range" = Option<String>, Header, description = "one byte range, e.g. `bytes=0-1023` (local backend)")),
+           ("Range" = Option<String>, Header, description = "one byte range, e.g. `bytes=0-1023`")),
     responses((status = 200, description = "annotated MP4, `moov` first (plays while downloading)", content_type = "video/mp4"),
               (status = 206, description = "the requested byte range", content_type = "video/mp4"),
               (status = 404, description = "no such job, or its results expired", body = ErrorBody),
