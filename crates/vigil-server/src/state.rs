@@ -2,18 +2,21 @@
 
 use std::sync::{Arc, OnceLock};
 
-use vigil_core::config::Config;
+use vigil_core::config::{Config, StreamConfig};
 use vigil_core::{Detection, ImageBgr};
 use vigil_pipeline::Engine;
 
 use crate::metrics::Metrics;
-use crate::streams::Streams;
+use crate::streams::{
+    BaselineSaved, LiveFeed, LiveRules, StreamDetail, StreamError, StreamView, Streams,
+};
 
 /// Exists once the model is loaded and warmed up (what `/readyz` reports).
 pub struct Ready {
     /// `/v1/detect`'s way to the model (the shared engine in the daemon).
     pub detector: Arc<dyn ImageDetector>,
-    pub streams: Arc<Streams>,
+    /// The camera streams (`Streams` in the daemon).
+    pub streams: Arc<dyn StreamService>,
     /// The device inference actually runs on (`auto` resolved).
     pub device: String,
     /// `fp32`, `bf16`, `fp16` or `int8` (`auto` resolved).
@@ -56,6 +59,74 @@ pub trait ImageDetector: Send + Sync {
 impl ImageDetector for Engine {
     fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, DetectFailed> {
         Engine::detect_image(self, image).map_err(|e| DetectFailed(e.to_string()))
+    }
+}
+
+/// A stream's latest processed frame with its objects.
+pub type LatestFrame = (Arc<ImageBgr>, Vec<Detection>);
+
+/// The camera streams as the HTTP edge and the daemon's housekeeping use
+/// them. A trait so the router runs in process over a fake, without an
+/// engine; the daemon's [`Streams`] is the one real implementation.
+pub trait StreamService: Send + Sync {
+    fn list(&self) -> Vec<StreamView>;
+    fn detail(&self, id: &str) -> Result<StreamDetail, StreamError>;
+    /// Blocking (starts the stream): call off the async workers.
+    fn add(&self, cfg: StreamConfig) -> Result<StreamDetail, StreamError>;
+    /// Blocking (may restart the stream).
+    fn patch(
+        &self,
+        id: &str,
+        merge: &serde_json::Value,
+        if_match: Option<&str>,
+    ) -> Result<StreamDetail, StreamError>;
+    /// Blocking (drains the stream).
+    fn remove(&self, id: &str) -> Result<(), StreamError>;
+    fn save_baseline(&self, id: &str) -> Result<BaselineSaved, StreamError>;
+    /// The latest processed frame and its objects; `None` before the first.
+    fn latest(&self, id: &str) -> Result<Option<LatestFrame>, StreamError>;
+    fn live(&self, id: &str) -> Result<(Arc<LiveFeed>, LiveRules), StreamError>;
+    /// The 1 s sampler: rates, blocked flags, frame counters.
+    fn sample(&self);
+    /// Stops every stream, draining for at most `deadline`.
+    fn shutdown(&self, deadline: std::time::Duration);
+}
+
+impl StreamService for Streams {
+    fn list(&self) -> Vec<StreamView> {
+        Streams::list(self)
+    }
+    fn detail(&self, id: &str) -> Result<StreamDetail, StreamError> {
+        Streams::detail(self, id)
+    }
+    fn add(&self, cfg: StreamConfig) -> Result<StreamDetail, StreamError> {
+        Streams::add(self, cfg)
+    }
+    fn patch(
+        &self,
+        id: &str,
+        merge: &serde_json::Value,
+        if_match: Option<&str>,
+    ) -> Result<StreamDetail, StreamError> {
+        Streams::patch(self, id, merge, if_match)
+    }
+    fn remove(&self, id: &str) -> Result<(), StreamError> {
+        Streams::remove(self, id)
+    }
+    fn save_baseline(&self, id: &str) -> Result<BaselineSaved, StreamError> {
+        Streams::save_baseline(self, id)
+    }
+    fn latest(&self, id: &str) -> Result<Option<LatestFrame>, StreamError> {
+        Streams::latest(self, id)
+    }
+    fn live(&self, id: &str) -> Result<(Arc<LiveFeed>, LiveRules), StreamError> {
+        Streams::live(self, id)
+    }
+    fn sample(&self) {
+        Streams::sample(self);
+    }
+    fn shutdown(&self, deadline: std::time::Duration) {
+        Streams::shutdown(self, deadline);
     }
 }
 

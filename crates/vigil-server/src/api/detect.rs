@@ -29,7 +29,12 @@ pub(crate) async fn detect(
     // /v1/detect bodies is bounded by detect_concurrency × detect_max_mb.
     let _slot = st.limits.detect_slot()?;
     let limit = st.cfg.server.detect_max_mb.saturating_mul(MIB);
-    let body = read_body(req.into_body(), limit, st.limits.body).await?;
+    let too_large = |limit| ApiError::TooLarge {
+        what: "image",
+        setting: "detect_max_mb",
+        mib: limit / MIB,
+    };
+    let body = read_body(req.into_body(), limit, st.limits.body, too_large).await?;
     let max_pixels = st.cfg.server.max_pixels;
     let (width, height, detections) = tokio::task::spawn_blocking(move || {
         let img = vigil_detect::image_io::decode_untrusted_image(&body, "request body", max_pixels)

@@ -36,8 +36,13 @@ pub enum ApiError {
     /// `If-Match` did not match the current `ETag`.
     #[error("{0}")]
     PreconditionFailed(String),
-    #[error("upload exceeds server.max_upload_mb ({0} MiB)")]
-    TooLarge(u64),
+    /// A body over its route's limit (the setting named, in MiB).
+    #[error("{what} exceeds server.{setting} ({mib} MiB)")]
+    TooLarge {
+        what: &'static str,
+        setting: &'static str,
+        mib: u64,
+    },
     /// The job queue is full; the client should retry after this many seconds.
     #[error("job queue is full ({queued} waiting); retry later")]
     QueueFull { queued: usize, retry_after_s: u64 },
@@ -74,7 +79,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::QueueFull { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,

@@ -13,7 +13,10 @@ use vigil_core::config::Config;
 use vigil_jobs::LocalQueue;
 
 use crate::metrics::Metrics;
-use crate::state::{AppState, SharedState};
+use crate::state::{AppState, DetectFailed, ImageDetector, Ready, SharedState, StreamService};
+use crate::streams::{BaselineSaved, LiveFeed, LiveRules, StreamDetail, StreamError, StreamView};
+use vigil_core::config::StreamConfig;
+use vigil_core::{BBox, Detection, ImageBgr};
 
 struct Api {
     st: SharedState,
@@ -291,4 +294,243 @@ async fn model_routes_are_503_while_loading_and_events_page() {
     let bad = a.get("/v1/events?limit=0").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.error().contains("limit"), "{}", bad.error());
+}
+
+/// Finds one "person" covering the image's left half, whatever it is.
+struct FakeDetector;
+
+impl ImageDetector for FakeDetector {
+    fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, DetectFailed> {
+        Ok(vec![Detection {
+            class_id: 0,
+            label: "person".into(),
+            score: 0.9,
+            bbox: BBox::new(0.0, 0.0, image.width() as f32 / 2.0, image.height() as f32),
+            track_id: None,
+        }])
+    }
+}
+
+/// One known stream, `cam`, at revision "1"; it has no frame yet.
+struct FakeStreams;
+
+impl StreamService for FakeStreams {
+    fn list(&self) -> Vec<StreamView> {
+        Vec::new()
+    }
+    fn detail(&self, id: &str) -> Result<StreamDetail, StreamError> {
+        Err(StreamError::NotFound(id.to_string()))
+    }
+    fn add(&self, cfg: StreamConfig) -> Result<StreamDetail, StreamError> {
+        Err(StreamError::Exists(cfg.id))
+    }
+    fn patch(
+        &self,
+        id: &str,
+        _merge: &serde_json::Value,
+        if_match: Option<&str>,
+    ) -> Result<StreamDetail, StreamError> {
+        match (id, if_match) {
+            ("cam", Some(tag)) if tag != "\"1\"" => Err(StreamError::Stale {
+                id: id.into(),
+                current: "\"1\"".into(),
+            }),
+            ("cam", _) => Err(StreamError::Invalid("every: must be at least 1".into())),
+            _ => Err(StreamError::NotFound(id.to_string())),
+        }
+    }
+    fn remove(&self, id: &str) -> Result<(), StreamError> {
+        if id == "cam" {
+            Ok(())
+        } else {
+            Err(StreamError::NotFound(id.to_string()))
+        }
+    }
+    fn save_baseline(&self, _id: &str) -> Result<BaselineSaved, StreamError> {
+        Err(StreamError::Conflict("drift monitoring is disabled".into()))
+    }
+    fn latest(&self, id: &str) -> Result<Option<(Arc<ImageBgr>, Vec<Detection>)>, StreamError> {
+        if id == "cam" {
+            Ok(None)
+        } else {
+            Err(StreamError::NotFound(id.to_string()))
+        }
+    }
+    fn live(&self, id: &str) -> Result<(Arc<LiveFeed>, LiveRules), StreamError> {
+        Err(StreamError::NotFound(id.to_string()))
+    }
+    fn sample(&self) {}
+    fn shutdown(&self, _deadline: std::time::Duration) {}
+}
+
+fn ready_api(edit: impl FnOnce(&mut Config)) -> Api {
+    let a = api(edit);
+    let ready = Ready {
+        detector: Arc::new(FakeDetector),
+        streams: Arc::new(FakeStreams),
+        device: "cpu".into(),
+        precision: "fp32".into(),
+        backend: "onnxruntime-test".into(),
+        model: "/srv/secret/models/yolo.onnx".into(),
+    };
+    assert!(a.st.ready.set(ready).is_ok());
+    a
+}
+
+fn jpeg(width: u32, height: u32) -> Vec<u8> {
+    let img = ImageBgr::new(width, height, vec![90; (width * height * 3) as usize]).unwrap();
+    vigil_video::encode_jpeg(&img, 90).unwrap()
+}
+
+#[tokio::test]
+async fn readiness_names_the_model_file_never_its_path() {
+    let a = ready_api(|_| {});
+    let r = a.get("/readyz").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"ready": true, "device": "cpu", "precision": "fp32",
+                           "backend": "onnxruntime-test", "model": "yolo.onnx"})
+    );
+}
+
+#[tokio::test]
+async fn detect_decodes_the_image_and_answers_the_detector_s_boxes() {
+    let a = ready_api(|_| {});
+    let r = a
+        .call(
+            req("POST", "/v1/detect")
+                .body(Body::from(jpeg(64, 48)))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.error());
+    let j = r.json();
+    assert_eq!(
+        (j["width"].as_u64(), j["height"].as_u64()),
+        (Some(64), Some(48))
+    );
+    assert_eq!(j["detections"][0]["label"], "person");
+    assert_eq!(
+        j["detections"][0]["bbox"],
+        serde_json::json!([0.0, 0.0, 32.0, 48.0])
+    );
+    assert!(j["detections"][0].get("track_id").is_none());
+}
+
+#[tokio::test]
+async fn detect_refuses_non_images_and_bodies_over_its_limit() {
+    let a = ready_api(|c| c.server.detect_max_mb = 1);
+    let r = a
+        .call(
+            req("POST", "/v1/detect")
+                .body(Body::from(b"GIF89a nope".to_vec()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(!r.error().is_empty());
+    let big = vec![0u8; 1024 * 1024 + 1];
+    let r = a
+        .call(req("POST", "/v1/detect").body(Body::from(big)).unwrap())
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.error());
+    assert!(r.error().contains("detect_max_mb"), "{}", r.error());
+}
+
+#[tokio::test]
+async fn stream_errors_map_to_their_statuses() {
+    let a = ready_api(|_| {});
+    let nf = a.get("/v1/streams/nope").await;
+    assert_eq!(
+        (nf.status, nf.error()),
+        (StatusCode::NOT_FOUND, "no stream \"nope\"".to_string())
+    );
+    let snap = a.get("/v1/streams/cam/snapshot.jpg").await;
+    assert_eq!(snap.status, StatusCode::CONFLICT);
+    assert!(
+        snap.error().contains("no processed frame yet"),
+        "{}",
+        snap.error()
+    );
+    let del = a
+        .call(
+            req("DELETE", "/v1/streams/cam")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(del.status, StatusCode::NO_CONTENT);
+    let base = a
+        .call(
+            req("POST", "/v1/streams/cam/baseline")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(base.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn stream_writes_check_their_body_type_and_etag() {
+    let a = ready_api(|_| {});
+    let text = a
+        .call(
+            req("POST", "/v1/streams")
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("{\"id\": \"x\"}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let exists = a
+        .call(
+            req("POST", "/v1/streams")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    "{\"id\": \"cam\", \"url\": \"rtsp://127.0.0.1/x\"}",
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(exists.status, StatusCode::CONFLICT, "{}", exists.error());
+    let patch = |tag: Option<&str>, body: &str, ctype: &str| {
+        let mut r = req("PATCH", "/v1/streams/cam").header(header::CONTENT_TYPE, ctype);
+        if let Some(t) = tag {
+            r = r.header(header::IF_MATCH, t);
+        }
+        r.body(Body::from(body.to_string())).unwrap()
+    };
+    let stale = a
+        .call(patch(
+            Some("\"0\""),
+            "{\"every\": 2}",
+            "application/merge-patch+json",
+        ))
+        .await;
+    assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+    assert!(stale.error().contains("GET it again"), "{}", stale.error());
+    let invalid = a
+        .call(patch(Some("\"1\""), "{\"every\": 0}", "application/json"))
+        .await;
+    assert_eq!(
+        (invalid.status, invalid.error()),
+        (
+            StatusCode::BAD_REQUEST,
+            "every: must be at least 1".to_string()
+        )
+    );
+    let not_json = a
+        .call(patch(None, "every=2", "application/merge-patch+json"))
+        .await;
+    assert_eq!(not_json.status, StatusCode::BAD_REQUEST);
+    assert!(
+        not_json.error().contains("not JSON"),
+        "{}",
+        not_json.error()
+    );
+    let form = a
+        .call(patch(None, "{}", "application/x-www-form-urlencoded"))
+        .await;
+    assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }

@@ -25,16 +25,21 @@ pub(crate) async fn check_container(path: &Path) -> Result<(), ApiError> {
 
 /// Reads a whole (small) body into memory at the required pace, enforcing
 /// `limit` bytes.
-pub(crate) async fn read_body(body: Body, limit: u64, pace: BodyPace) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_body(
+    body: Body,
+    limit: u64,
+    pace: BodyPace,
+    too_large: fn(u64) -> ApiError,
+) -> Result<Bytes, ApiError> {
     let mut body = body;
     let mut watch = pace.start();
     let mut buf = Vec::new();
     while let Some(frame) = watch.next(body.frame()).await? {
-        let frame = frame.map_err(|e| body_err(&e, limit))?;
+        let frame = frame.map_err(|e| body_err(&e, limit, too_large))?;
         if let Ok(chunk) = frame.into_data() {
             watch.add(chunk.len())?;
             if (buf.len() + chunk.len()) as u64 > limit {
-                return Err(ApiError::TooLarge(limit / MIB));
+                return Err(too_large(limit));
             }
             buf.extend_from_slice(&chunk);
         }
@@ -87,7 +92,7 @@ pub(crate) async fn receive_upload(
                 watch.add(chunk.len())?;
                 let (chunk, too_big) = write(chunk);
                 if too_big {
-                    return Err(ApiError::TooLarge(limit / MIB));
+                    return Err(upload_too_large(limit));
                 }
                 file.write_all(&chunk).await.map_err(ApiError::internal)?;
             }
@@ -101,12 +106,12 @@ pub(crate) async fn receive_upload(
     } else {
         let mut body = req.into_body();
         while let Some(frame) = watch.next(body.frame()).await? {
-            let frame = frame.map_err(|e| body_err(&e, limit))?;
+            let frame = frame.map_err(|e| body_err(&e, limit, upload_too_large))?;
             if let Ok(chunk) = frame.into_data() {
                 watch.add(chunk.len())?;
                 let (chunk, too_big) = write(chunk);
                 if too_big {
-                    return Err(ApiError::TooLarge(limit / MIB));
+                    return Err(upload_too_large(limit));
                 }
                 file.write_all(&chunk).await.map_err(ApiError::internal)?;
             }
@@ -122,20 +127,29 @@ pub(crate) async fn receive_upload(
 
 pub(crate) fn multipart_err(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::TooLarge(limit / MIB)
+        upload_too_large(limit)
     } else {
         ApiError::BadRequest(format!("malformed multipart body: {}", e.body_text()))
     }
 }
 
 /// A body error is 413 when the limit layer cut it off, else a broken upload.
-pub(crate) fn body_err(e: &axum::Error, limit: u64) -> ApiError {
+pub(crate) fn body_err(e: &axum::Error, limit: u64, too_large: fn(u64) -> ApiError) -> ApiError {
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = src {
         if s.is::<http_body_util::LengthLimitError>() {
-            return ApiError::TooLarge(limit / MIB);
+            return too_large(limit);
         }
         src = s.source();
     }
     ApiError::BadRequest(format!("upload interrupted: {e}"))
+}
+
+/// 413 for an upload over `server.max_upload_mb` (`limit` in bytes).
+pub(crate) fn upload_too_large(limit: u64) -> ApiError {
+    ApiError::TooLarge {
+        what: "upload",
+        setting: "max_upload_mb",
+        mib: limit / MIB,
+    }
 }
