@@ -115,28 +115,21 @@ fn openvino_agrees_with_the_cpu_provider_in_fp32_and_bf16() {
     );
 }
 
+/// OpenVINO is opt-in: `auto` (without CUDA) takes the CPU provider even from
+/// the runtime build that has OpenVINO, and says why (BENCHMARKS.md: OpenVINO
+/// ran slower end to end on the 2-core VM despite a faster session call).
 #[test]
-fn auto_chooses_openvino_with_bf16_on_an_intel_cpu_that_has_it() {
-    let cpu = CpuFeatures::detect();
+fn auto_takes_the_cpu_provider_and_leaves_openvino_opt_in() {
     let d = load(Device::Auto, Precision::Auto);
     let b = &d.info().backend;
     assert_eq!(b.runtime, "onnxruntime-1.24.1");
+    assert_eq!(b.device, ResolvedDevice::Cpu, "{:?}", b.reason);
+    assert_eq!(b.precision, Precision::Fp32);
+    let reason = b.reason.as_deref().unwrap_or_default();
     assert!(
-        b.reason.is_some(),
-        "auto must say why it chose {}",
-        b.device
+        reason.contains("CUDA unavailable") && reason.contains("device = \"openvino\""),
+        "auto must say why it chose the CPU provider: {reason}"
     );
-    if cpu.intel {
-        assert_eq!(b.device, ResolvedDevice::Openvino, "{:?}", b.reason);
-        let want = if cpu.bf16 {
-            Precision::Bf16
-        } else {
-            Precision::Fp32
-        };
-        assert_eq!(b.precision, want);
-    } else {
-        assert_eq!(b.device, ResolvedDevice::Cpu, "{:?}", b.reason);
-    }
 }
 
 #[test]

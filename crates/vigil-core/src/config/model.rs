@@ -17,8 +17,9 @@ pub enum Device {
     /// (BENCHMARKS.md). Needs the `onnxruntime-openvino` library `make setup`
     /// fetches.
     Openvino,
-    /// CUDA when it initialises, else OpenVINO on an Intel CPU when the
-    /// loaded ONNX Runtime has it, else CPU (the reason is logged).
+    /// CUDA when it initialises, else the CPU provider (the reason is
+    /// logged). OpenVINO is not tried: on the 2-core benchmark VM it ran
+    /// slower end to end than the CPU provider (BENCHMARKS.md).
     #[default]
     Auto,
 }
@@ -287,14 +288,16 @@ impl ModelConfig {
 ///
 /// One session per core, up to 4, each with `cores / sessions` threads: on
 /// the 2-core benchmark machine two single-thread sessions beat one
-/// two-thread session by 1.15-1.4x on the CPU provider and on OpenVINO
-/// (BENCHMARKS.md), because convolutions do not scale linearly with threads
-/// and the shared batcher keeps every session busy. Beyond 4 the gain is
-/// small and each session holds its own copy of the model and activations
-/// (~370 MB at 640x640). A GPU runs one session: it parallelises inside.
+/// two-thread session by 1.07-1.4x on the CPU provider (BENCHMARKS.md),
+/// because convolutions do not scale linearly with threads and the shared
+/// batcher keeps every session busy. Beyond 4 the gain is small and each
+/// session holds its own copy of the model and activations (~370 MB at
+/// 640x640). A GPU runs one session: it parallelises inside. So does
+/// OpenVINO: two single-thread OpenVINO sessions ran end to end at half the
+/// speed of one two-thread session (7.8 vs 14.7 fps, BENCHMARKS.md).
 pub fn auto_sessions(device: Device, cores: usize) -> usize {
     match device {
-        Device::Cuda => 1,
+        Device::Cuda | Device::Openvino => 1,
         _ => cores.clamp(1, 4),
     }
 }
@@ -335,7 +338,8 @@ mod tests {
     fn auto_counts_share_the_cores() {
         assert_eq!(auto_sessions(Device::Cpu, 2), 2);
         assert_eq!(auto_sessions(Device::Openvino, 1), 1);
-        assert_eq!(auto_sessions(Device::Openvino, 64), 4);
+        assert_eq!(auto_sessions(Device::Openvino, 64), 1);
+        assert_eq!(auto_sessions(Device::Auto, 64), 4);
         assert_eq!(auto_sessions(Device::Cuda, 64), 1);
         assert_eq!(auto_intra_threads(2, 2), 1);
         assert_eq!(auto_intra_threads(16, 4), 4);
