@@ -534,3 +534,81 @@ async fn stream_writes_check_their_body_type_and_etag() {
         .await;
     assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
+
+#[tokio::test]
+async fn a_foreign_origin_may_read_but_not_change_state() {
+    let a = ready_api(|_| {});
+    let post = |origin: &str| {
+        req("POST", "/v1/jobs")
+            .header(header::ORIGIN, origin)
+            .body(Body::from(fake_mp4()))
+            .unwrap()
+    };
+    let foreign = a.call(post("http://evil.example")).await;
+    assert_eq!(foreign.status, StatusCode::FORBIDDEN);
+    assert!(
+        foreign.error().contains("cross-origin"),
+        "{}",
+        foreign.error()
+    );
+    assert_eq!(
+        a.st.jobs.counts().await.unwrap().queued,
+        0,
+        "nothing queued"
+    );
+    let same = a.call(post("http://127.0.0.1:8080")).await;
+    assert_eq!(same.status, StatusCode::ACCEPTED, "{}", same.error());
+    // A read from another origin is not refused here (the browser's CORS
+    // rules keep its answer from the page; there is no Allow-Origin).
+    let read = a
+        .call(
+            req("GET", "/v1/events")
+                .header(header::ORIGIN, "http://evil.example")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+    assert!(read
+        .headers
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .is_none());
+}
+
+#[tokio::test]
+async fn event_queries_are_parsed_exactly() {
+    let a = api(|_| {});
+    for (query, names) in [
+        ("limit=abc", "limit"),
+        ("limit=1001", "limit"),
+        ("limit=2147483648", "limit"),
+        ("status=bogus", "status"),
+        ("colour=red", "colour"),
+        ("limit=5&limit=6", "limit"),
+    ] {
+        let r = a.get(&format!("/v1/events?{query}")).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{query}: {}", r.error());
+        assert!(r.error().contains(names), "{query}: {}", r.error());
+    }
+    for query in ["limit=1000", "status=pending", "status=dead&limit=1"] {
+        let r = a.get(&format!("/v1/events?{query}")).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.error());
+        assert_eq!(r.json(), serde_json::json!([]));
+    }
+}
+
+#[tokio::test]
+async fn unknown_jobs_and_events_are_404_naming_the_id() {
+    let a = api(|_| {});
+    for path in [
+        "/v1/jobs/0123abcd",
+        "/v1/jobs/0123abcd/video",
+        "/v1/jobs/0123abcd/detections",
+    ] {
+        let r = a.get(path).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.error());
+        assert!(r.error().contains("0123abcd"), "{path}: {}", r.error());
+    }
+    let r = a.get("/v1/events/0123abcd/snapshot.jpg").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.error());
+}
