@@ -50,26 +50,6 @@ fn patch(n: &Node, id: &str, if_match: Option<&str>, body: &Value) -> HttpRespon
     send(n, "PATCH", &format!("/v1/streams/{id}"), &h, body)
 }
 
-/// Polls `GET path` until `pred` holds on its JSON (bounded).
-fn wait_json(n: &Node, path: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    let mut last = Value::Null;
-    while start.elapsed() < limit {
-        let r = n.req("GET", path, b"");
-        if r.status == 200 {
-            last = r.json();
-            if pred(&last) {
-                return last;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
-        "{path}: not met within {limit:?}; last: {last}\nlog:\n{}",
-        n.log()
-    );
-}
-
 /// The configuration part of `GET /v1/streams/{id}` (what PATCH edits).
 fn settings(s: &Value) -> Value {
     let keys = [
@@ -130,7 +110,7 @@ fn api_streams_and_edits_survive_kill_9_and_deletes_stick() {
     assert_eq!(created["source"], "api", "{created}");
     assert!(!r.text().contains("hunter2"), "{}", r.text());
     let tag = r.header("etag").expect("ETag on 201").to_string();
-    wait_json(&n, "/v1/streams/cam", Duration::from_secs(60), |s| {
+    n.wait_json("/v1/streams/cam", Duration::from_secs(60), |s| {
         s["state"] == "running" && processed(s) > 0
     });
     // An edit, confirmed with If-Match, must survive the crash as well.
@@ -150,7 +130,7 @@ fn api_streams_and_edits_survive_kill_9_and_deletes_stick() {
 
     n.guard.kill(); // SIGKILL: no shutdown path runs.
     let mut n = start(tmp.path(), "second", &addr, &rest);
-    let s = wait_json(&n, "/v1/streams/cam", Duration::from_secs(60), |s| {
+    let s = n.wait_json("/v1/streams/cam", Duration::from_secs(60), |s| {
         s["state"] == "running" && processed(s) > 0
     });
     assert_eq!(s["source"], "api", "{s}");
@@ -347,7 +327,7 @@ fn live_edits_move_a_line_without_resetting_tracks_and_bad_patches_change_nothin
     let r = patch(&n, "plaza", None, &json!({"url": "file:///etc/passwd"}));
     assert_eq!(r.status, 400, "{}", r.text());
     assert!(r.text().contains("url"), "{}", r.text());
-    let s2 = wait_json(&n, "/v1/streams/plaza", Duration::from_secs(30), |v| {
+    let s2 = n.wait_json("/v1/streams/plaza", Duration::from_secs(30), |v| {
         v["frames_decoded"].as_u64() > s["frames_decoded"].as_u64()
     });
     assert_eq!(s2["state"], "running", "{s2}");
@@ -359,7 +339,7 @@ fn live_edits_move_a_line_without_resetting_tracks_and_bad_patches_change_nothin
     assert_eq!(r.json()["state"], "stopped");
     let r = patch(&n, "plaza", None, &json!({"enabled": true}));
     assert_eq!(r.status, 200, "{}", r.text());
-    wait_json(&n, "/v1/streams/plaza", Duration::from_secs(60), |v| {
+    n.wait_json("/v1/streams/plaza", Duration::from_secs(60), |v| {
         v["state"] == "running" && processed(v) > 0
     });
     let r = http(

@@ -385,6 +385,32 @@ impl Node {
         r.json()
     }
 
+    /// Polls `GET path` until `pred` holds on its JSON (bounded by `limit`);
+    /// fails with the last answer and the log.
+    pub fn wait_json(
+        &self,
+        path: &str,
+        limit: std::time::Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let start = std::time::Instant::now();
+        let mut last = serde_json::Value::Null;
+        while start.elapsed() < limit {
+            let r = self.req("GET", path, b"");
+            if r.status == 200 {
+                last = r.json();
+                if pred(&last) {
+                    return last;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        panic!(
+            "{path}: not met within {limit:?}; last: {last}\nlog:\n{}",
+            self.log()
+        );
+    }
+
     /// Waits (at most `limit`) for the process to exit on its own; fails
     /// with `what` and the log if it is still running.
     pub fn wait_exit(
