@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 minutes=${1:-10}
 bin=${2:-target/release/vigil}
 [ -x "$bin" ] || cargo build -q --release -p vigil
-work=$(mktemp -d); trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+work=$(mktemp -d); trap '{ kill $pid && wait $pid; } 2>/dev/null || true; rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 {
   printf '[server]\nlisten = "127.0.0.1:%s"\n[storage]\ndir = "%s/store"\n' "$port" "$work"
