@@ -653,3 +653,127 @@ fn frames_above_max_pixels_fail_the_stream_and_rings_fit_the_byte_budget() {
         "{log}"
     );
 }
+
+/// A fake camera on `listener`: every request head it gets (up to the blank
+/// line) goes down the channel and is answered with `reply`, then the
+/// connection is closed.
+fn recording_server(listener: TcpListener, reply: String) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(reply.as_bytes());
+            if tx
+                .send(String::from_utf8_lossy(&head).into_owned())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// DNS rebinding and redirects: an API stream named by host is opened at
+/// the address the policy checked, never by name (FFmpeg used to resolve
+/// the name again, so a hostile DNS server could answer an internal address
+/// the second time), and an HTTP camera cannot redirect FFmpeg past the
+/// policy (FFmpeg used to follow up to 8 redirects anywhere).
+#[test]
+fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Cameras on this host are allowed here; 127.0.0.2 plays the internal
+    // service the policy denies.
+    let n = start(
+        tmp.path(),
+        "stream_schemes = [\"rtsp\", \"http\"]\nstream_deny = [\"127.0.0.2/32\"]",
+        "",
+    );
+    let internal = TcpListener::bind("127.0.0.2:0").unwrap();
+    internal.set_nonblocking(true).unwrap();
+    let iport = internal.local_addr().unwrap().port();
+    let rtsp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let rport = rtsp.local_addr().unwrap().port();
+    let rtsp_heads = recording_server(rtsp, String::new());
+    let http = TcpListener::bind("127.0.0.1:0").unwrap();
+    let hport = http.local_addr().unwrap().port();
+    let http_heads = recording_server(
+        http,
+        format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:{iport}/latest/meta-data\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+    );
+
+    let r = add_stream(
+        &n,
+        &serde_json::json!({"id": "cam", "url": format!("rtsp://admin:s3cret@localhost:{rport}/live?auth_token=t0k")}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    let head = rtsp_heads
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("FFmpeg never connected\nlog:\n{}", n.log()));
+    let line = head.lines().next().unwrap_or_default().to_string();
+    assert!(
+        line.contains(&format!(" rtsp://127.0.0.1:{rport}/live")) && !head.contains("localhost"),
+        "FFmpeg was given the name, not the checked address: {head}"
+    );
+    // The fake camera hangs up: the reason shown is the generic one.
+    let cam = n.wait_json("/v1/streams/cam", Duration::from_secs(60), |s| {
+        !s["error"].is_null()
+    });
+    assert_eq!(cam["error"], "cannot open the source", "{cam}");
+    let shown = cam.to_string();
+    assert!(
+        !shown.contains("s3cret") && !shown.contains("t0k"),
+        "{shown}"
+    );
+    // The mapping is logged, masked.
+    let log = n.log();
+    assert!(
+        log.lines().any(|l| l.contains("pinned")
+            && l.contains("host=localhost")
+            && l.contains("addr=127.0.0.1")
+            && l.contains(&format!("***@127.0.0.1:{rport}/live?auth_token=***"))),
+        "{log}"
+    );
+    assert!(
+        !log.contains("s3cret") && !log.contains("t0k"),
+        "secret in the log:\n{log}"
+    );
+
+    // An MJPEG camera that redirects to the internal service.
+    let r = add_stream(
+        &n,
+        &serde_json::json!({"id": "mjpeg", "url": format!("http://localhost:{hport}/video.mjpg")}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    for attempt in 0..2 {
+        let head = http_heads
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("attempt {attempt}: no request\nlog:\n{}", n.log()));
+        assert!(
+            head.contains(&format!("Host: 127.0.0.1:{hport}")),
+            "attempt {attempt}: {head}"
+        );
+    }
+    assert!(
+        matches!(internal.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "FFmpeg followed the redirect to the denied address"
+    );
+    for id in ["cam", "mjpeg"] {
+        assert_eq!(
+            req(&n, "DELETE", &format!("/v1/streams/{id}"), &[], b"").status,
+            204
+        );
+    }
+}

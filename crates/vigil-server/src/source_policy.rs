@@ -17,9 +17,18 @@
 //! client are generic where the detail would be an oracle (does this file
 //! exist, does this name resolve to an internal address); the detail is
 //! logged.
+//!
+//! A name is resolved once per open, here, and FFmpeg is handed the checked
+//! address, never the name ([`CheckedSource::targets`]): otherwise FFmpeg
+//! resolves the name again and a hostile DNS server (rebinding) can answer
+//! an allowed address to the check and `169.254.169.254` or `127.0.0.1` to
+//! FFmpeg. TLS schemes (`rtsps`, `https`) are pinned the same way (see
+//! [`pin_url`] for what that costs them).
 
+use std::fmt;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use vigil_core::config::{is_network_url, parse_cidr, ServerConfig};
 
@@ -64,6 +73,29 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Resolves a host name (with the port the scheme implies) to addresses.
+type ResolveFn = dyn Fn(&str, u16) -> std::io::Result<Vec<IpAddr>> + Send + Sync;
+
+/// The resolver the policy asks: the system's (`getaddrinfo`) unless a test
+/// plays a rebinding DNS server.
+#[derive(Clone, Default)]
+struct Resolver(Option<Arc<ResolveFn>>);
+
+impl Resolver {
+    fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
+        match &self.0 {
+            Some(f) => f(host, port),
+            None => Ok((host, port).to_socket_addrs()?.map(|a| a.ip()).collect()),
+        }
+    }
+}
+
+impl fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "custom" } else { "system" })
+    }
+}
+
 /// `[server]`'s source rules, parsed once.
 #[derive(Debug, Clone, Default)]
 pub struct SourcePolicy {
@@ -71,6 +103,7 @@ pub struct SourcePolicy {
     deny: Vec<Cidr>,
     allow: Vec<Cidr>,
     media_root: Option<PathBuf>,
+    resolver: Resolver,
 }
 
 impl SourcePolicy {
@@ -87,7 +120,19 @@ impl SourcePolicy {
             deny: nets(&cfg.stream_deny),
             allow: nets(&cfg.stream_allow),
             media_root: cfg.media_root.clone(),
+            resolver: Resolver::default(),
         }
+    }
+
+    /// Resolves names with `f` instead of the system resolver (tests: a DNS
+    /// server that answers differently from one lookup to the next).
+    #[cfg(test)]
+    pub fn with_resolver(
+        mut self,
+        f: impl Fn(&str, u16) -> std::io::Result<Vec<IpAddr>> + Send + Sync + 'static,
+    ) -> SourcePolicy {
+        self.resolver = Resolver(Some(Arc::new(f)));
+        self
     }
 }
 
@@ -103,6 +148,62 @@ pub enum CheckedSource {
     /// A local file under `media_root`: its canonical path, to be opened
     /// instead of what the client wrote.
     File(PathBuf),
+}
+
+impl CheckedSource {
+    /// What to hand FFmpeg for `url` (the URL that was checked), in the
+    /// order to try: the canonical file, or the URL once per checked
+    /// address with that address in place of the host ([`pin_url`]), in
+    /// the resolver's order, so FFmpeg connects only where the check looked
+    /// and never resolves the name itself. Each pair is (address as
+    /// written in the URL, URL).
+    pub fn targets(&self, url: &str) -> Vec<(String, String)> {
+        match self {
+            CheckedSource::File(p) => {
+                let p = p.to_string_lossy().into_owned();
+                vec![(p.clone(), p)]
+            }
+            CheckedSource::Network { addrs, .. } => addrs
+                .iter()
+                .filter_map(|&ip| Some((canonical(ip).to_string(), pin_url(url, ip)?)))
+                .collect(),
+        }
+    }
+}
+
+/// `url` with its host replaced by `ip` (IPv6 in brackets); the scheme,
+/// userinfo, port, path, query and fragment are kept as written. `None` if
+/// `url` has no `scheme://`. The authority is split the way
+/// [`check_stream_source`] (and FFmpeg's `av_url_split`) read it.
+///
+/// For `rtsps` and `https` this is a choice with a cost, made on purpose:
+/// FFmpeg then sends no TLS SNI (it sends none for an address) and an
+/// `https` camera gets the address in its `Host` header. It does not weaken
+/// certificate checks, because there are none to weaken: vigil leaves
+/// FFmpeg's `tls_verify` off (cameras mostly have self-signed
+/// certificates), so the name in the URL never authenticated the camera,
+/// while a second lookup of it would let a rebinding DNS server send the
+/// connection to an internal address. A camera that needs SNI or a name
+/// check is added in the config file, whose streams are the operator's own
+/// and are opened as written.
+pub fn pin_url(url: &str, ip: IpAddr) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let (userinfo, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let port = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split_once(']')?.1,
+        None => hostport.find(':').map_or("", |i| &hostport[i..]),
+    };
+    let host = match canonical(ip) {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let userinfo = userinfo.map(|u| format!("{u}@")).unwrap_or_default();
+    Some(format!("{scheme}://{userinfo}{host}{port}{tail}"))
 }
 
 /// Why a source was refused. `Display` is the detail for the log;
@@ -182,17 +283,23 @@ pub fn check_stream_source(
         "https" => 443,
         _ => 554,
     });
-    let addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
+    let mut addrs: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
-        Err(_) => (host.as_str(), port)
-            .to_socket_addrs()
+        Err(_) => policy
+            .resolver
+            .resolve(&host, port)
             .map_err(|e| SourcePolicyError::Resolve {
                 host: host.clone(),
                 reason: e.to_string(),
-            })?
-            .map(|a| a.ip())
-            .collect(),
+            })?,
     };
+    // getaddrinfo answers once per socket type; keep the first of each.
+    let mut seen = Vec::new();
+    addrs.retain(|a| {
+        let new = !seen.contains(a);
+        seen.push(*a);
+        new
+    });
     if addrs.is_empty() {
         return Err(SourcePolicyError::Resolve {
             host,
@@ -472,5 +579,64 @@ mod tests {
             // Missing, outside, directory and playlist all read the same.
             assert_eq!(e.client_message(), "url: cannot open the source", "{url}");
         }
+    }
+
+    #[test]
+    fn pinned_urls_keep_everything_but_the_host() {
+        let v4: IpAddr = "10.0.0.7".parse().unwrap();
+        let v6: IpAddr = "fd00::5".parse().unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.8".parse().unwrap();
+        for (url, ip, want) in [
+            (
+                "rtsp://admin:p@ss@cam.lan:8554/h264?auth_token=x&a=1#f",
+                v4,
+                "rtsp://admin:p@ss@10.0.0.7:8554/h264?auth_token=x&a=1#f",
+            ),
+            ("rtsp://cam.lan/x", v6, "rtsp://[fd00::5]/x"),
+            ("RTSPS://u@cam.lan:322", v6, "RTSPS://u@[fd00::5]:322"),
+            ("http://cam.lan?snap=1", v4, "http://10.0.0.7?snap=1"),
+            (
+                "https://cam.lan:8443/mjpeg",
+                mapped,
+                "https://10.0.0.8:8443/mjpeg",
+            ),
+            ("rtsp://[fd00::9]:554/x", v6, "rtsp://[fd00::5]:554/x"),
+            // Userinfo ends at the last '@', as in the check and FFmpeg.
+            (
+                "rtsp://127.0.0.1@cam.lan/x",
+                v4,
+                "rtsp://127.0.0.1@10.0.0.7/x",
+            ),
+        ] {
+            assert_eq!(pin_url(url, ip).as_deref(), Some(want), "{url}");
+        }
+        assert_eq!(pin_url("/media/cam.avi", v4), None);
+    }
+
+    #[test]
+    fn a_name_is_resolved_by_the_policy_and_opened_as_the_checked_address() {
+        let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let n = Arc::clone(&lookups);
+        // A rebinding DNS server: an allowed address first, then the
+        // metadata service.
+        let p = default_policy().with_resolver(move |host, port| {
+            assert_eq!((host, port), ("cam.example", 554));
+            Ok(match n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => vec!["10.0.0.7".parse().unwrap(), "10.0.0.7".parse().unwrap()],
+                _ => vec!["169.254.169.254".parse().unwrap()],
+            })
+        });
+        let url = "rtsp://u:pw@cam.example/live";
+        let checked = check_stream_source(url, &p).unwrap();
+        assert_eq!(
+            checked.targets(url),
+            vec![(
+                "10.0.0.7".to_string(),
+                "rtsp://u:pw@10.0.0.7/live".to_string()
+            )]
+        );
+        let e = check_stream_source(url, &p).unwrap_err();
+        assert!(matches!(e, SourcePolicyError::Denied { .. }), "{e:?}");
+        assert_eq!(e.client_message(), "url: cannot open the source");
     }
 }

@@ -259,7 +259,7 @@ impl VideoSource {
             ),
             _ => None,
         };
-        let options = ffmpeg_options(url, transport, format);
+        let options = ffmpeg_options(url, transport, format, opts.untrusted);
 
         let started = Instant::now();
         tracing::debug!(source = %name, live, ?transport, ?format, "opening video source");
@@ -630,10 +630,17 @@ fn millis_i32(d: Duration) -> i32 {
 /// default is TCP), a protocol whitelist that fits the kind of source, and a
 /// forced demuxer for untrusted files. Other schemes (from the operator's
 /// config only) keep FFmpeg's defaults.
+///
+/// An untrusted `http(s)` source follows no redirect (`max_redirects` 0): a
+/// camera's `302 Location: http://169.254.169.254/…` would otherwise send
+/// FFmpeg past the source policy, which checked only the first address.
+/// (FFmpeg's RTSP client has no such switch; see the README's security
+/// section.)
 fn ffmpeg_options(
     url: &str,
     transport: Option<RtspTransport>,
     format: Option<Container>,
+    untrusted: bool,
 ) -> Vec<(&'static str, &'static str)> {
     let mut o = vec![("rtsp_transport", transport.unwrap_or_default().as_ffmpeg())];
     let lower = url.trim_start().to_ascii_lowercase();
@@ -648,6 +655,9 @@ fn ffmpeg_options(
     };
     if let Some(p) = protocols {
         o.push(("protocol_whitelist", p));
+    }
+    if untrusted && protocols == Some(HTTP_PROTOCOLS) {
+        o.push(("max_redirects", "0"));
     }
     if let Some(f) = format {
         o.push(("input_format", f.ffmpeg_format()));
@@ -759,22 +769,26 @@ mod tests {
 
     #[test]
     fn capture_options_keep_the_operators_and_confine_by_kind() {
-        let file = ffmpeg_options("data/a.mp4", None, Some(Container::Mp4));
+        let file = ffmpeg_options("data/a.mp4", None, Some(Container::Mp4), true);
         assert_eq!(
             merge_capture_options(None, &file),
             "rtsp_transport;tcp|protocol_whitelist;file|input_format;mov"
         );
-        let rtsp = ffmpeg_options("rtsp://h/s", Some(RtspTransport::Udp), None);
+        let rtsp = ffmpeg_options("rtsp://h/s", Some(RtspTransport::Udp), None, true);
         assert_eq!(
             merge_capture_options(Some("stimeout;100|rtsp_transport;tcp"), &rtsp),
             "stimeout;100|rtsp_transport;udp|protocol_whitelist;tcp,udp,rtp,srtp,tls"
         );
-        let http = ffmpeg_options("HTTPS://cam/mjpeg", None, None);
+        let http = ffmpeg_options("HTTPS://cam/mjpeg", None, None, false);
         assert!(
             merge_capture_options(None, &http).ends_with("protocol_whitelist;http,https,tcp,tls")
         );
+        // From an API client: no redirects past the source policy.
+        let http = ffmpeg_options("http://cam/mjpeg", None, None, true);
+        assert!(merge_capture_options(None, &http)
+            .ends_with("protocol_whitelist;http,https,tcp,tls|max_redirects;0"));
         // Operator-configured exotic schemes keep FFmpeg's defaults.
-        let srt = ffmpeg_options("srt://h:9000", None, None);
+        let srt = ffmpeg_options("srt://h:9000", None, None, false);
         assert_eq!(merge_capture_options(None, &srt), "rtsp_transport;tcp");
     }
 

@@ -412,16 +412,25 @@ pub async fn probe(
     // failure must not tell refused from timed-out ports (detail logged).
     let policy = crate::source_policy::SourcePolicy::from_config(&st.cfg.server);
     let info = tokio::task::spawn_blocking(move || {
-        if let Err(e) = crate::source_policy::check_stream_source(&url, &policy) {
-            tracing::warn!(url = %vigil_video::mask_url(&url), reason = %e, "camera probe refused");
-            return Err(ApiError::BadRequest(e.client_message()));
+        let checked = match crate::source_policy::check_stream_source(&url, &policy) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(url = %vigil_video::mask_url(&url), reason = %e, "camera probe refused");
+                return Err(ApiError::BadRequest(e.client_message()));
+            }
+        };
+        // The checked address, never the name (DNS rebinding).
+        for (addr, pinned) in checked.targets(&url) {
+            tracing::info!(url = %vigil_video::mask_url(&pinned), addr = %addr, "camera probe pinned to the checked address");
+            match vigil_video::VideoSource::open(&pinned, &opts) {
+                Ok(s) => return Ok((s.info().clone(), url.clone())),
+                Err(e) => tracing::warn!(reason = %e, "camera probe failed"),
+            }
         }
-        vigil_video::VideoSource::open(&url, &opts)
-            .map(|s| (s.info().clone(), url.clone()))
-            .map_err(|e| {
-                tracing::warn!(reason = %e, "camera probe failed");
-                ApiError::BadRequest(format!("url: {}", crate::source_policy::GENERIC_REFUSAL))
-            })
+        Err(ApiError::BadRequest(format!(
+            "url: {}",
+            crate::source_policy::GENERIC_REFUSAL
+        )))
     })
     .await
     .map_err(ApiError::internal)??;

@@ -21,7 +21,7 @@ use vigil_pipeline::{FrameSource, SourceFrame};
 use vigil_video::{mask_url, RtspTransport, SourceOptions, VideoError, VideoSource};
 
 use super::status::{StreamState, StreamStatus};
-use crate::source_policy::{check_stream_source, SourcePolicy, GENERIC_REFUSAL};
+use crate::source_policy::{check_stream_source, CheckedSource, SourcePolicy, GENERIC_REFUSAL};
 
 /// Frame rate assumed for network streams before they connect (it only
 /// scales the tracker's lost-track buffer).
@@ -128,15 +128,45 @@ impl ReconnectingSource {
         }
     }
 
-    /// Checks the policy (API streams) and opens the source.
+    /// Opens the source; for API streams, checks the policy first (the name
+    /// is resolved again on every open: a camera's address may change) and
+    /// opens the checked address, never the name (DNS rebinding, see
+    /// [`crate::source_policy`]), trying each checked address in turn.
     fn open_checked(&self) -> Result<VideoSource, VideoError> {
-        if let Some(p) = &self.policy {
+        let Some(p) = &self.policy else {
+            return Self::open(&self.cfg, false, self.max_pixels);
+        };
+        let checked =
             check_stream_source(&self.cfg.url, p).map_err(|e| VideoError::StreamOpen {
                 url: self.masked.clone(),
                 reason: e.to_string(),
             })?;
+        let mut last = None;
+        for (addr, url) in checked.targets(&self.cfg.url) {
+            if let CheckedSource::Network { host, .. } = &checked {
+                tracing::info!(
+                    stream = %self.cfg.id,
+                    host = %host,
+                    addr = %addr,
+                    url = %mask_url(&url),
+                    "stream source pinned to the checked address"
+                );
+            }
+            let cfg = StreamConfig {
+                url,
+                ..self.cfg.clone()
+            };
+            match Self::open(&cfg, true, self.max_pixels) {
+                Ok(src) => return Ok(src),
+                // The frames are too large whichever address sent them.
+                Err(e @ VideoError::FrameTooLarge { .. }) => return Err(e),
+                Err(e) => last = Some(e),
+            }
         }
-        Self::open(&self.cfg, self.policy.is_some(), self.max_pixels)
+        Err(last.unwrap_or_else(|| VideoError::StreamOpen {
+            url: self.masked.clone(),
+            reason: "no address to open".into(),
+        }))
     }
 
     /// Opens the stream's URL with timeouts no longer than the stall timeout,
@@ -385,6 +415,104 @@ mod tests {
         assert!(
             idle >= Duration::from_millis(550),
             "only {idle:?} of pacing reported as idle"
+        );
+    }
+
+    /// Listens on `addr` and sends every request head it gets (up to the
+    /// blank line) down the channel, then hangs up: a camera that records
+    /// what FFmpeg asked for.
+    fn recording_camera(listener: std::net::TcpListener) -> std::sync::mpsc::Receiver<String> {
+        use std::io::Read;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                if tx
+                    .send(String::from_utf8_lossy(&head).into_owned())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// DNS rebinding against an API stream: the name resolves to an allowed
+    /// address for the check and to a denied one afterwards. FFmpeg must be
+    /// given the checked address (it never resolves the name), and the
+    /// reconnect must check the name again and refuse the new answer without
+    /// connecting, with the generic reason in the stream's status.
+    #[test]
+    fn an_api_stream_opens_the_checked_address_and_rechecks_it_on_every_reconnect() {
+        let allowed = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+        let port = allowed.local_addr().unwrap().port();
+        let denied = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        denied.set_nonblocking(true).unwrap();
+        let requests = recording_camera(allowed);
+        let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let n = Arc::clone(&lookups);
+        let policy = SourcePolicy::from_config(&vigil_core::config::ServerConfig {
+            stream_deny: vec!["127.0.0.1/32".into()],
+            ..vigil_core::config::ServerConfig::default()
+        })
+        .with_resolver(move |host, _| {
+            assert_eq!(host, "cam.example");
+            let ip = if n.fetch_add(1, Ordering::SeqCst) == 0 {
+                "127.0.0.2"
+            } else {
+                "127.0.0.1"
+            };
+            Ok(vec![ip.parse().unwrap()])
+        });
+        let cfg = StreamConfig {
+            id: "cam".into(),
+            url: format!("rtsp://u:s3cret@cam.example:{port}/live?auth_token=t0k"),
+            stall_timeout_s: 2.0,
+            reconnect_initial_s: 0.05,
+            reconnect_max_s: 0.1,
+            ..StreamConfig::default()
+        };
+        let status = Arc::new(StreamStatus::new("cam", Arc::new(Metrics::new().unwrap())));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut src = ReconnectingSource::new(cfg, None, Arc::clone(&status), Arc::clone(&stop))
+            .with_policy(Some(Arc::new(policy)));
+        let decoder = std::thread::spawn(move || src.next_frame().map(|f| f.is_none()));
+
+        let head = requests
+            .recv_timeout(Duration::from_secs(20))
+            .expect("FFmpeg connected to the checked address");
+        let line = head.lines().next().unwrap_or_default();
+        assert!(
+            line.contains(&format!("rtsp://127.0.0.2:{port}/live"))
+                && !head.contains("cam.example"),
+            "FFmpeg was not given the checked address: {head}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while lookups.load(Ordering::SeqCst) < 3 {
+            assert!(Instant::now() < deadline, "no re-check on reconnect");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::SeqCst);
+        assert!(matches!(decoder.join().unwrap(), Ok(true)));
+        assert!(status.reconnects() >= 2, "{}", status.reconnects());
+        assert_eq!(status.error().as_deref(), Some(GENERIC_REFUSAL));
+        assert!(
+            matches!(denied.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "connected to the denied address"
+        );
+        assert!(
+            requests.try_recv().is_err(),
+            "connected to the allowed address again after the name moved"
         );
     }
 }
