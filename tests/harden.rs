@@ -777,3 +777,49 @@ fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() 
         );
     }
 }
+
+/// Item 11: a NATS URL with credentials shows nowhere: not on the worker's
+/// open `/readyz` while NATS is down (it used to show the URL verbatim),
+/// not in its log, not in a config error.
+#[test]
+fn nats_credentials_show_neither_in_readyz_nor_logs_nor_config_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let nats = format!("nats://vigil:s3cret@127.0.0.1:{}", free_port());
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\n\
+         intra_threads = 1\n[queue]\nbackend = \"nats\"\nurl = \"{nats}\"\n",
+        tmp.path().join("store").display()
+    );
+    let n = Node::start(tmp.path(), "worker", "worker", &addr, &config);
+    let start = Instant::now();
+    let body = loop {
+        if let Ok(r) = http(&n.addr, "GET", "/readyz", &[], b"") {
+            let body = r.text();
+            if r.status == 503 && body.contains("retrying") {
+                break body;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no 503 from the worker's /readyz\nlog:\n{}",
+            n.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        !body.contains("s3cret") && body.contains("nats://***@127.0.0.1"),
+        "{body}"
+    );
+    assert!(!n.log().contains("s3cret"), "{}", n.log());
+
+    let cfg = tmp.path().join("tls.toml");
+    std::fs::write(
+        &cfg,
+        "[queue]\nbackend = \"nats\"\nurl = \"tls://vigil:s3cret@nats:4222\"\n",
+    )
+    .unwrap();
+    let (out, _, stderr) = support::run(&["config", "check", cfg.to_str().unwrap()]);
+    support::assert_clean_error(&out, &stderr, "queue.url");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

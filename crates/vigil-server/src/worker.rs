@@ -77,7 +77,8 @@ pub async fn run_worker(
         path: scratch.clone(),
         source,
     })?;
-    let url = cfg.queue.url.clone().unwrap_or_default();
+    // Shown on the open /readyz: never the credentials (issue #15, item 11).
+    let url = vigil_queue::mask_nats_url(cfg.queue.url.as_deref().unwrap_or_default());
     let health = Arc::new(Health {
         ready: OnceLock::new(),
         waiting: Mutex::new(format!("connecting to the job queue (NATS at {url})")),

@@ -58,7 +58,10 @@ impl QueueConfig {
             )),
             (_, Some(u)) if !u.starts_with("nats://") => e.push(InvalidValue::new(
                 "queue.url",
-                format!("must be a nats://host:port URL, got {u:?}"),
+                format!(
+                    "must be a nats://host:port URL, got {:?}",
+                    crate::url::mask_url(u)
+                ),
             )),
             _ => {}
         }
