@@ -690,6 +690,8 @@ fn recording_server(listener: TcpListener, reply: String) -> std::sync::mpsc::Re
 /// policy (FFmpeg used to follow up to 8 redirects anywhere).
 #[test]
 fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() {
+    const QUERY: &str = "auth_token=t0k&client_secret=c5ec&api-key=k3yy&access_key=a55k";
+    const SECRETS: [&str; 5] = ["s3cret", "t0k", "c5ec", "k3yy", "a55k"];
     let tmp = tempfile::tempdir().unwrap();
     // Cameras on this host are allowed here; 127.0.0.2 plays the internal
     // service the policy denies.
@@ -716,7 +718,7 @@ fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() 
 
     let r = add_stream(
         &n,
-        &serde_json::json!({"id": "cam", "url": format!("rtsp://admin:s3cret@localhost:{rport}/live?auth_token=t0k")}),
+        &serde_json::json!({"id": "cam", "url": format!("rtsp://admin:s3cret@localhost:{rport}/live?{QUERY}")}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let head = rtsp_heads
@@ -732,24 +734,29 @@ fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() 
         !s["error"].is_null()
     });
     assert_eq!(cam["error"], "cannot open the source", "{cam}");
-    let shown = cam.to_string();
-    assert!(
-        !shown.contains("s3cret") && !shown.contains("t0k"),
-        "{shown}"
+    // Item 10: every query value is masked, whatever its key.
+    let masked = "auth_token=***&client_secret=***&api-key=***&access_key=***";
+    assert_eq!(
+        cam["url"],
+        format!("rtsp://***@localhost:{rport}/live?{masked}"),
+        "{cam}"
     );
+    let listed = req(&n, "GET", "/v1/streams", &[], b"").text();
+    for secret in SECRETS {
+        assert!(!listed.contains(secret), "{listed}");
+    }
     // The mapping is logged, masked.
     let log = n.log();
     assert!(
         log.lines().any(|l| l.contains("pinned")
             && l.contains("host=localhost")
             && l.contains("addr=127.0.0.1")
-            && l.contains(&format!("***@127.0.0.1:{rport}/live?auth_token=***"))),
+            && l.contains(&format!("***@127.0.0.1:{rport}/live?{masked}"))),
         "{log}"
     );
-    assert!(
-        !log.contains("s3cret") && !log.contains("t0k"),
-        "secret in the log:\n{log}"
-    );
+    for secret in SECRETS {
+        assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+    }
 
     // An MJPEG camera that redirects to the internal service.
     let r = add_stream(

@@ -306,3 +306,46 @@ fn removed_webhooks_leave_no_pending_rows() {
     );
     assert_eq!(outbox.stats().pending.load(Ordering::Relaxed), 0);
 }
+
+/// Issue #15 item 5: a webhook URL's query may carry a token; a failed
+/// delivery's `last_error` (shown by `GET /v1/events`) used to hold the full
+/// URL. Refused and timed-out receivers are both recorded without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deliveries_record_no_url_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Accepts connections (in the backlog) and never answers: a timeout.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hung_url = format!(
+        "http://{}/hook?token=t0k3n",
+        hung.local_addr().expect("addr")
+    );
+    let refused_url = format!("http://{}/hook?token=t0k3n&x=2", free_addr());
+    let targets = vec![
+        WebhookTarget {
+            timeout: Duration::from_millis(500),
+            ..target(hung_url, 1)
+        },
+        target(refused_url, 1),
+    ];
+    let outbox = Outbox::open(dir.path().join("o.db"), targets, fast()).expect("open");
+    outbox.append(&[event(0)]).expect("append");
+    let delivery = outbox.start_delivery();
+    assert!(
+        wait_until(Duration::from_secs(20), || outbox
+            .recent(10, Some(Status::Dead))
+            .map(|r| r.len() == 1 && r[0].deliveries.iter().all(|d| d.status == Status::Dead))
+            .unwrap_or(false))
+        .await,
+        "both deliveries dead: {:?}",
+        outbox.recent(10, None)
+    );
+    delivery.shutdown().await;
+    let recent = outbox.recent(10, None).expect("recent");
+    let shown = serde_json::to_string(&recent).expect("json");
+    assert!(!shown.contains("t0k3n"), "{shown}");
+    for d in &recent[0].deliveries {
+        let err = d.last_error.as_deref().unwrap_or_default();
+        assert!(!err.is_empty() && !err.contains("/hook"), "{d:?}");
+        assert!(d.webhook.contains("token=***"), "{d:?}");
+    }
+}
