@@ -830,3 +830,66 @@ fn nats_credentials_show_neither_in_readyz_nor_logs_nor_config_errors() {
     support::assert_clean_error(&out, &stderr, "queue.url");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+/// Item 9: the caps hold against the real daemon. Streams beyond
+/// `server.max_streams` get 409 (they used to be unbounded), and jobs above
+/// `jobs.max_frames` or `jobs.max_pixels` fail with the cap named instead of
+/// being run, while the daemon keeps serving.
+#[test]
+fn streams_and_jobs_beyond_their_caps_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(support::sample_h264(tmp.path(), 40, None)).unwrap();
+    let mut n = start(
+        tmp.path(),
+        "max_streams = 1",
+        "[jobs]\nworkers = 1\nmax_frames = 10\n",
+    );
+    // Unroutable private address: accepted by the policy, never connects.
+    let cam = |id: &str| serde_json::json!({"id": id, "url": "rtsp://10.255.255.1/x"});
+    assert_eq!(add_stream(&n, &cam("a")).status, 201);
+    let r = add_stream(&n, &cam("b"));
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(
+        error_of(&r).contains("server.max_streams (1)"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(req(&n, "DELETE", "/v1/streams/a", &[], b"").status, 204);
+    assert_eq!(add_stream(&n, &cam("b")).status, 201);
+
+    let job = |n: &Node| {
+        let r = req(
+            n,
+            "POST",
+            "/v1/jobs",
+            &[("Content-Type", "application/octet-stream")],
+            &clip,
+        );
+        assert_eq!(r.status, 202, "{}", r.text());
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        n.wait_json(&format!("/v1/jobs/{id}"), Duration::from_secs(60), |j| {
+            j["status"] == "succeeded" || j["status"] == "failed"
+        })
+    };
+    let j = job(&n);
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("jobs.max_frames (10)"),
+        "{j}"
+    );
+    drop(n);
+    n = start(tmp.path(), "", "[jobs]\nworkers = 1\nmax_pixels = 10000\n");
+    let j = job(&n);
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(
+        j["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("jobs.max_pixels (10000)"),
+        "{j}"
+    );
+    assert_eq!(req(&n, "GET", "/healthz", &[], b"").status, 200);
+}
