@@ -94,6 +94,9 @@ pub fn faststart(path: &Path) -> Result<bool, FaststartError> {
         let _ = std::fs::remove_file(&tmp);
         io_err(e)
     })?;
+    // The new name on disk too, before the job is recorded as done (the
+    // data was synced above; issue #15 item 12).
+    vigil_core::fsutil::sync_dir_of(path).map_err(io_err)?;
     Ok(true)
 }
 
