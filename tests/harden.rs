@@ -758,6 +758,28 @@ fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() 
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 
+    // The console's camera test (POST /v1/probe) opens the checked address too.
+    assert_eq!(req(&n, "DELETE", "/v1/streams/cam", &[], b"").status, 204);
+    let r = req(
+        &n,
+        "POST",
+        "/v1/probe",
+        &[JSON],
+        serde_json::json!({"url": format!("rtsp://localhost:{rport}/probe")})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(error_of(&r), "url: cannot open the source", "{}", r.text());
+    let probed = std::iter::from_fn(|| rtsp_heads.recv_timeout(Duration::from_secs(30)).ok())
+        .find(|h| h.contains("/probe"))
+        .expect("the probe connected");
+    assert!(
+        probed.contains(&format!("rtsp://127.0.0.1:{rport}/probe"))
+            && !probed.contains("localhost"),
+        "{probed}"
+    );
+
     // An MJPEG camera that redirects to the internal service.
     let r = add_stream(
         &n,
@@ -777,12 +799,7 @@ fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() 
         matches!(internal.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "FFmpeg followed the redirect to the denied address"
     );
-    for id in ["cam", "mjpeg"] {
-        assert_eq!(
-            req(&n, "DELETE", &format!("/v1/streams/{id}"), &[], b"").status,
-            204
-        );
-    }
+    assert_eq!(req(&n, "DELETE", "/v1/streams/mjpeg", &[], b"").status, 204);
 }
 
 /// Item 11: a NATS URL with credentials shows nowhere: not on the worker's
