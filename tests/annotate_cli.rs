@@ -11,8 +11,7 @@ mod support;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::thread::sleep;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -30,68 +29,19 @@ const VTEST_FRAMES: u64 = 795;
 
 // --- bounded process runs ---------------------------------------------------
 
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
+type Run = vigil_testkit::Finished;
 
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
-
-/// Spawns `cmd` with stdout/stderr captured in files (no pipe can fill up),
-/// returning the child and the two log paths inside `logs`.
-fn spawn_logged(cmd: &mut Command, logs: &Path) -> (Child, PathBuf, PathBuf) {
-    let out = logs.join("stdout.log");
-    let err = logs.join("stderr.log");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(File::create(&out).expect("stdout log"))
-        .stderr(File::create(&err).expect("stderr log"))
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", describe(cmd)));
-    (child, out, err)
-}
-
-/// Waits at most `limit` for `child`; kills it and panics on overrun.
-fn wait_bounded(child: &mut Child, limit: Duration, what: &str, err_log: &Path) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{what} did not finish within {limit:?}; stderr:\n{}",
-                fs::read_to_string(err_log).unwrap_or_default()
-            );
-        }
-        sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs `cmd` to completion within `limit`, asserting it did not panic.
-fn run_bounded(mut cmd: Command, limit: Duration) -> Run {
-    let logs = tempfile::tempdir().expect("tempdir");
-    let what = describe(&cmd);
-    let (mut child, out, err) = spawn_logged(&mut cmd, logs.path());
-    let status = wait_bounded(&mut child, limit, &what, &err);
-    let stdout = fs::read_to_string(out).expect("read stdout");
-    let stderr = fs::read_to_string(err).expect("read stderr");
-    assert!(!stderr.contains("panicked"), "{what} panicked:\n{stderr}");
-    Run {
-        status,
-        stdout,
-        stderr,
-    }
+/// Runs `cmd` to completion within `limit` (output captured, killed on
+/// overrun), asserting it did not panic.
+fn run_bounded(cmd: Command, limit: Duration) -> Run {
+    let what = vigil_testkit::describe(&cmd);
+    let r = support::run_bounded(cmd, limit);
+    assert!(
+        !r.stderr.contains("panicked"),
+        "{what} panicked:\n{}",
+        r.stderr
+    );
+    r
 }
 
 /// Runs `vigil ARGS` (cwd: the repository root) within `limit`.
@@ -123,16 +73,7 @@ fn s(p: &Path) -> &str {
 /// frames extracted from the clip later have exactly the decoder's pixels.
 fn short_clip(dir: &Path, name: &str, frames: u32) -> PathBuf {
     let out = dir.join(name);
-    let n = frames.to_string();
-    ffmpeg(&[
-        "-i",
-        s(&data("video/vtest.avi")),
-        "-frames:v",
-        &n,
-        "-c:v",
-        "ffv1",
-        s(&out),
-    ]);
+    support::sample_clip(&out, frames, &["-c:v", "ffv1"]);
     assert!(out.is_file());
     out
 }
@@ -498,14 +439,7 @@ fn bad_inputs_fail_cleanly_and_leave_no_output() {
     // An MP4 without faststart keeps its moov atom at the end; cutting it to
     // 30% leaves the media data without the index.
     let whole = dir.path().join("whole.mp4");
-    ffmpeg(&[
-        "-i",
-        s(&data("video/vtest.avi")),
-        "-frames:v",
-        "60",
-        "-an",
-        s(&whole),
-    ]);
+    support::sample_clip(&whole, 60, &["-an"]);
     let bytes = fs::read(&whole).expect("read mp4");
     let cut = &bytes[..bytes.len() * 3 / 10];
     assert!(
@@ -579,49 +513,48 @@ fn sigint_closes_a_playable_mp4_and_exits_130() {
     let vtest = data("video/vtest.avi");
     let mut cmd = vigil();
     cmd.args(["annotate", s(&vtest), "-o", s(&mp4), "--every", "1"]);
-    let (mut child, _out, err) = spawn_logged(&mut cmd, logs.path());
+    let err = logs.path().join("stderr");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&err).expect("stderr log"))
+        .spawn()
+        .expect("spawn vigil annotate");
+    let mut child = support::ChildGuard::new(child);
 
     // Wait (at most 60 s) for the temporary output to appear and then grow
     // past the container header: by then frames are flowing and the Ctrl-C
     // handler is installed. Should growth not show, interrupt anyway.
-    let deadline = Instant::now() + Duration::from_secs(60);
     let mut first_size = None;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().expect("try_wait") {
+    let _ = support::try_wait_until(Duration::from_secs(60), || {
+        if let Some(status) = child.exited() {
             panic!(
                 "annotate exited ({status}) before it was interrupted:\n{}",
                 fs::read_to_string(&err).unwrap_or_default()
             );
         }
-        if let Ok(m) = fs::metadata(&partial) {
-            let first = *first_size.get_or_insert(m.len());
-            if m.len() > first {
-                break;
-            }
-        }
-        sleep(Duration::from_millis(50));
-    }
+        let m = fs::metadata(&partial).ok()?;
+        let first = *first_size.get_or_insert(m.len());
+        (m.len() > first).then_some(())
+    });
     assert!(
         first_size.is_some(),
         "{} never appeared within 60 s",
         partial.display()
     );
 
-    let pid = child.id().to_string();
-    let kill = Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("run kill");
-    assert!(kill.success(), "kill -INT {pid} failed");
+    child.signal("INT");
     // The frames already in flight (up to the stream's in-flight cap) are
     // finished and written first: a hang guard, not a speed check (on a
     // loaded 2-core machine that took over 30 s).
-    let status = wait_bounded(
-        &mut child,
-        Duration::from_secs(180),
-        "interrupted annotate",
-        &err,
-    );
+    let status = child
+        .wait_exit(Duration::from_secs(180))
+        .unwrap_or_else(|| {
+            panic!(
+                "interrupted annotate did not finish within 180 s; stderr:\n{}",
+                fs::read_to_string(&err).unwrap_or_default()
+            )
+        });
     let stderr = fs::read_to_string(&err).expect("stderr");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(130), "{status}; stderr:\n{stderr}");

@@ -8,7 +8,7 @@ mod support;
 
 use std::path::PathBuf;
 
-use support::{assert_clean_error, free_port, Node};
+use support::{assert_clean_error, free_port};
 
 fn openvino_library() -> PathBuf {
     let p = support::root().join("third_party/onnxruntime-openvino/libonnxruntime.so");
@@ -32,7 +32,7 @@ fn serve_reports_the_resolved_back_end_in_readyz_metrics_and_log() {
         tmp.path().join("store").display(),
         openvino_library().display()
     );
-    let mut node = Node::start_env(
+    let mut node = support::start_node_env(
         tmp.path(),
         "serve",
         "serve",
@@ -228,15 +228,7 @@ fn quantize_calibrates_on_real_frames_checks_and_refuses_bad_calibration() {
     // Calibrated on black frames, the ranges are wrong: the check catches it
     // and nothing is written.
     let black = tmp.path().join("black.png");
-    support::ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=black:s=640x480",
-        "-frames:v",
-        "1",
-        black.to_str().expect("utf-8"),
-    ]);
+    support::lavfi_clip(&black, "color=black:s=640x480", None, &["-frames:v", "1"]);
     let dest = tmp.path().join("bad.onnx");
     let (out, _, stderr) = support::run(&[
         "model",

@@ -579,7 +579,7 @@ fn a_job_beside_two_cameras_leaves_them_at_their_rate() {
             vtest.display()
         ));
     }
-    let mut node = support::Node::start(dir.path(), "live-first", "serve", &addr, &config);
+    let mut node = support::start_node(dir.path(), "live-first", "serve", &addr, &config);
     node.wait_ready();
     let fail = |what: &str, node: &support::Node| -> ! { panic!("{what}\nlog:\n{}", node.log()) };
     if vigil_testkit::try_wait_until(Duration::from_secs(60), || {

@@ -139,7 +139,7 @@ fn chromedriver() -> (DriverGuard, String) {
         .process_group(0)
         .spawn()
         .expect("start chromedriver (make setup installs chromium-driver)");
-    let guard = DriverGuard(ChildGuard(Some(child)));
+    let guard = DriverGuard(ChildGuard::new(child));
     let addr = format!("127.0.0.1:{port}");
     let start = Instant::now();
     // chromedriver keeps connections open, so only wait for it to listen.
@@ -292,7 +292,7 @@ async fn the_console_in_headless_chromium() {
     let rtsp_port = free_port();
     let _rtsp = support::rtsp_server(rtsp_port, "/cam");
     let addr = format!("127.0.0.1:{}", free_port());
-    let mut d = Node::start(
+    let mut d = support::start_node(
         tmp.path(),
         "console",
         "serve",

@@ -22,7 +22,7 @@ fn start(dir: &Path, server: &str, rest: &str) -> Node {
          [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n{rest}\n",
         dir.join("store").display()
     );
-    let mut n = Node::start(dir, "vigil", "serve", &addr, &config);
+    let mut n = support::start_node(dir, "vigil", "serve", &addr, &config);
     n.wait_ready();
     n
 }
@@ -542,7 +542,7 @@ fn below_the_free_space_floor_uploads_get_507_snapshots_pause_and_storage_low_is
         support::data("video/vtest.avi").display()
     );
     // A floor no disk meets: every upload is turned away before it is read.
-    let mut n = Node::start_env(
+    let mut n = support::start_node_env(
         tmp.path(),
         "vigil",
         "serve",
@@ -815,7 +815,7 @@ fn nats_credentials_show_neither_in_readyz_nor_logs_nor_config_errors() {
          intra_threads = 1\n[queue]\nbackend = \"nats\"\nurl = \"{nats}\"\n",
         tmp.path().join("store").display()
     );
-    let n = Node::start(tmp.path(), "worker", "worker", &addr, &config);
+    let n = support::start_node(tmp.path(), "worker", "worker", &addr, &config);
     let start = Instant::now();
     let body = loop {
         if let Ok(r) = http(&n.addr, "GET", "/readyz", &[], b"") {

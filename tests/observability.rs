@@ -11,7 +11,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{ffmpeg, free_port, http, ChildGuard};
+use support::{ffmpeg, free_port, http};
 
 /// Beyond the contract: monitoring, per-stream rates, process resources.
 const EXTRA_METRICS: &[&str] = &[
@@ -49,23 +49,15 @@ fn live_scrape_is_valid_complete_and_consistent() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let config = tmp.path().join("vigil.toml");
     // A camera that shows only black: 15 s at 10 fps, looped.
     let black = tmp.path().join("black.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
+    support::lavfi_clip(
+        &black,
         "color=black:s=320x240:r=10",
-        "-t",
-        "15",
-        "-c:v",
-        "mpeg4",
-        black.to_str().expect("utf-8 path"),
-    ]);
-    std::fs::write(
-        &config,
-        format!(
+        Some(15),
+        &["-c:v", "mpeg4"],
+    );
+    let config = format!(
             "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\ndevice = \"cpu\"\n\n\
              [[streams]]\nid = \"plaza\"\nurl = \"{}\"\nloop = true\n\n\
              [[streams]]\nid = \"dead\"\nurl = \"rtsp://user:secret@127.0.0.1:{}/none\"\nstall_timeout_s = 1.0\n\n\
@@ -75,33 +67,16 @@ fn live_scrape_is_valid_complete_and_consistent() {
             support::data("video/vtest.avi").display(),
             free_port(),
             black.display()
-        ),
-    )
-    .expect("config");
-    let log = tmp.path().join("daemon.log");
-    let child = support::vigil()
-        .env("RUST_LOG", "info")
-        .args(["--log-format", "json", "serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"))
-        .spawn()
-        .expect("spawn vigil serve");
-    let _guard = ChildGuard(Some(child));
-    let logs = || std::fs::read_to_string(&log).unwrap_or_default();
+        );
+    let mut cmd = support::vigil();
+    cmd.env("RUST_LOG", "info")
+        .args(["--log-format", "json", "serve"]);
+    let d = support::Node::start(cmd, tmp.path(), "daemon", &addr, &config);
+    let logs = || d.log();
 
     // Wait for the sample stream to get through a few dozen frames.
-    let start = Instant::now();
-    let scrape = loop {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no frames processed:\n{}",
-            logs()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        let Ok(r) = http(&addr, "GET", "/metrics", &[], b"") else {
-            continue;
-        };
+    let scrape = support::try_wait_until(Duration::from_secs(120), || {
+        let r = http(&addr, "GET", "/metrics", &[], b"").ok()?;
         let text = r.text();
         let processed = text
             .lines()
@@ -115,11 +90,10 @@ fn live_scrape_is_valid_complete_and_consistent() {
             "vigil_camera_anomalies_total{kind=\"black\",stream=\"dark\"}",
         )
         .unwrap_or(0.0);
-        if processed >= 30.0 && black >= 1.0 && text.contains("vigil_stream_up{stream=\"dead\"} 0")
-        {
-            break text;
-        }
-    };
+        (processed >= 30.0 && black >= 1.0 && text.contains("vigil_stream_up{stream=\"dead\"} 0"))
+            .then_some(text)
+    })
+    .unwrap_or_else(|| panic!("no frames processed within 120 s:\n{}", logs()));
 
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
@@ -413,7 +387,7 @@ fn drift_fires_on_a_changed_scene_and_a_saved_baseline_not_on_a_steady_one() {
         "people in the sample clip: {baseline}"
     );
 
-    let mut d = support::Node::start(dir, "daemon", "serve", &addr, &config);
+    let mut d = support::start_node(dir, "daemon", "serve", &addr, &config);
     d.wait_ready();
     let drifted = |events: &serde_json::Value, stream: &str| {
         events

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{free_port, Node};
-use vigil_queue::testing::NatsServer;
+use vigil_testkit::NatsServer;
 
 /// Frames in the test clip, and the `every` the jobs use.
 const CLIP_FRAMES: u32 = 40;
@@ -29,7 +29,7 @@ fn node(dir: &Path, name: &str, command: &str, nats: &str) -> Node {
          [queue]\nbackend = \"nats\"\nurl = \"{nats}\"\nack_wait_s = 4\n",
         dir.join(format!("{name}-store")).display()
     );
-    Node::start(dir, name, command, &addr, &config)
+    support::start_node(dir, name, command, &addr, &config)
 }
 
 /// Job ids a node logged as succeeded.
@@ -318,7 +318,7 @@ fn a_stream_node_runs_only_its_share_of_the_cameras() {
     }
     // A StatefulSet pod's hostname carries its ordinal: replica 1 of 3 runs
     // the streams at positions 1 and 4.
-    let mut n = Node::start_env(
+    let mut n = support::start_node_env(
         dir.path(),
         "streams",
         "serve",
@@ -340,7 +340,7 @@ fn a_stream_node_runs_only_its_share_of_the_cameras() {
     // A hostname without an ordinal is refused, not silently run as replica 0.
     let addr2 = format!("127.0.0.1:{}", free_port());
     let bad = config.replace(&addr, &addr2);
-    let mut m = Node::start_env(
+    let mut m = support::start_node_env(
         dir.path(),
         "unsharded",
         "serve",
@@ -461,7 +461,7 @@ fn stream_events_are_published_per_stream_and_type() {
         nats.url,
         support::data("video/vtest.avi").display()
     );
-    let mut n = Node::start(dir.path(), "streams", "serve", &addr, &config);
+    let mut n = support::start_node(dir.path(), "streams", "serve", &addr, &config);
     n.wait_ready();
     // The stream id's '.' becomes '_' so it stays one subject token.
     let got = nats_subjects(

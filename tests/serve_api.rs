@@ -5,136 +5,53 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
-use support::{free_port, http, ChildGuard, HttpResponse};
+use support::{free_port, ChildGuard, HttpResponse};
 
-/// A running daemon; killed when dropped.
-struct Daemon {
-    guard: ChildGuard,
-    addr: String,
-    log: PathBuf,
+/// A running `vigil serve` (the testkit's daemon handle).
+type Daemon = support::Node;
+
+/// Starts `vigil serve` on a free port with `[server]` extras and further
+/// sections.
+fn start(dir: &Path, server_extra: &str, rest: &str) -> Daemon {
+    start_on(dir, free_port(), server_extra, rest)
 }
 
-impl Daemon {
-    /// Starts `vigil serve` with `[server]` extras and further sections.
-    fn start(dir: &Path, server_extra: &str, rest: &str) -> Daemon {
-        Self::start_on(dir, free_port(), server_extra, rest)
-    }
+/// Like [`start`] on `port` (a restart on the same address and storage).
+fn start_on(dir: &Path, port: u16, server_extra: &str, rest: &str) -> Daemon {
+    let addr = format!("127.0.0.1:{port}");
+    let config = format!(
+        "[server]\nlisten = \"{addr}\"\n{server_extra}\n\n[storage]\ndir = \"{}\"\n\n\
+         [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n{rest}\n",
+        dir.join("store").display()
+    );
+    support::start_node(dir, &format!("daemon-{port}"), "serve", &addr, &config)
+}
 
-    fn start_on(dir: &Path, port: u16, server_extra: &str, rest: &str) -> Daemon {
-        let addr = format!("127.0.0.1:{port}");
-        let store = dir.join("store");
-        let config = dir.join("vigil.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nlisten = \"{addr}\"\n{server_extra}\n\n[storage]\ndir = \"{}\"\n\n\
-                 [model]\ndevice = \"cpu\"\nintra_threads = 1\n\n{rest}\n",
-                store.display()
-            ),
-        )
-        .expect("write config");
-        let log = dir.join(format!("daemon-{port}-{}.log", std::process::id()));
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let child = support::vigil()
-            .env("RUST_LOG", "info")
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn vigil serve");
-        Daemon {
-            guard: ChildGuard(Some(child)),
-            addr,
-            log,
-        }
-    }
+/// The stream `id` as `GET /v1/streams` lists it.
+fn stream(d: &Daemon, id: &str) -> Option<Value> {
+    stream_in(&d.get_json("/v1/streams"), id)
+}
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// Polls `GET /v1/streams` until the stream `id` is listed and `pred` holds
+/// on it (bounded).
+fn wait_stream(d: &Daemon, id: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    let found = |v: &Value| stream_in(v, id).is_some_and(|s| pred(&s));
+    stream_in(&d.wait_json("/v1/streams", limit, found), id).unwrap_or_default()
+}
 
-    fn req(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
-        http(&self.addr, method, path, headers, body)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", self.log()))
-    }
-
-    fn get(&self, path: &str) -> HttpResponse {
-        self.req("GET", path, &[], b"")
-    }
-
-    /// Polls `/readyz` until 200 (bounded); fails with the daemon's log.
-    fn wait_ready(&mut self) -> Value {
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(90) {
-            if let Some(c) = self.guard.0.as_mut() {
-                if let Ok(Some(status)) = c.try_wait() {
-                    panic!("vigil serve exited early ({status}):\n{}", self.log());
-                }
-            }
-            if let Ok(r) = http(&self.addr, "GET", "/readyz", &[], b"") {
-                if r.status == 200 {
-                    return r.json();
-                }
-                assert_eq!(r.status, 503, "{}", r.text());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("not ready within 90 s:\n{}", self.log());
-    }
-
-    /// Polls `GET path` until `pred` holds on its JSON (bounded).
-    fn wait_json(&self, path: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        let mut last = Value::Null;
-        while start.elapsed() < limit {
-            let r = self.get(path);
-            if r.status == 200 {
-                last = r.json();
-                if pred(&last) {
-                    return last;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "{path}: condition not met within {limit:?}; last: {last}\nlog:\n{}",
-            self.log()
-        );
-    }
-
-    fn stream(&self, id: &str) -> Option<Value> {
-        self.get("/v1/streams")
-            .json()
-            .as_array()
-            .and_then(|a| a.iter().find(|s| s["id"] == id).cloned())
-    }
-
-    fn wait_stream(&self, id: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
-        let start = Instant::now();
-        let mut last = None;
-        while start.elapsed() < limit {
-            last = self.stream(id);
-            if last.as_ref().is_some_and(&pred) {
-                return last.unwrap_or_default();
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "stream {id}: condition not met within {limit:?}; last: {last:?}\nlog:\n{}",
-            self.log()
-        );
-    }
+fn stream_in(list: &Value, id: &str) -> Option<Value> {
+    list.as_array()
+        .and_then(|a| a.iter().find(|s| s["id"] == id).cloned())
 }
 
 /// The first `frames` frames of the sample clip as H.264 MP4.
 fn upload(d: &Daemon, query: &str, body: &[u8]) -> HttpResponse {
-    d.req(
+    d.req_with(
         "POST",
         &format!("/v1/jobs{query}"),
         &[("Content-Type", "application/octet-stream")],
@@ -153,14 +70,14 @@ const NO_STREAMS: &str = "";
 #[test]
 fn health_readiness_detect_events_and_openapi() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(tmp.path(), "", NO_STREAMS);
+    let mut d = start(tmp.path(), "", NO_STREAMS);
     let ready = d.wait_ready();
     assert_eq!(ready["ready"], true);
     assert_eq!(ready["device"], "cpu", "{ready}");
     assert_eq!(d.get("/healthz").status, 200);
 
     let dog = std::fs::read(support::data("photos/dog.jpg")).unwrap();
-    let r = d.req(
+    let r = d.req_with(
         "POST",
         "/v1/detect",
         &[("Content-Type", "image/jpeg")],
@@ -182,7 +99,7 @@ fn health_readiness_detect_events_and_openapi() {
         assert!(labels.contains(&want), "{want} missing from {labels:?}");
     }
 
-    let r = d.req(
+    let r = d.req_with(
         "POST",
         "/v1/detect",
         &[("Content-Type", "text/plain")],
@@ -217,7 +134,7 @@ fn health_readiness_detect_events_and_openapi() {
         let msg = r.json()["error"].as_str().unwrap_or("").to_string();
         assert!(msg.contains(needle), "{path}: {msg}");
     }
-    let r = d.req("POST", "/v1/jobs?every=0", &[], b"x");
+    let r = d.req_with("POST", "/v1/jobs?every=0", &[], b"x");
     assert_eq!(r.status, 400);
     assert!(
         r.text().contains("every must be an integer from 1"),
@@ -303,7 +220,7 @@ fn health_readiness_detect_events_and_openapi() {
 fn job_runs_to_completion_with_video_and_detections() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = support::sample_h264(tmp.path(), 40, None);
-    let mut d = Daemon::start(tmp.path(), "", NO_STREAMS);
+    let mut d = start(tmp.path(), "", NO_STREAMS);
     d.wait_ready();
     let r = upload(&d, "?every=2", &std::fs::read(&clip).unwrap());
     assert_eq!(r.status, 202, "{}", r.text());
@@ -382,7 +299,7 @@ fn job_runs_to_completion_with_video_and_detections() {
     body.extend_from_slice(&std::fs::read(&clip).unwrap());
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let ct = format!("multipart/form-data; boundary={boundary}");
-    let r = d.req(
+    let r = d.req_with(
         "POST",
         "/v1/jobs?track=false",
         &[("Content-Type", &ct)],
@@ -404,7 +321,7 @@ fn upload_limit_queue_full_and_non_video() {
     let tmp = tempfile::tempdir().unwrap();
     let clip = std::fs::read(support::sample_h264(tmp.path(), 40, None)).unwrap();
     assert!(clip.len() < 1024 * 1024);
-    let mut d = Daemon::start(
+    let mut d = start(
         tmp.path(),
         "max_upload_mb = 1",
         "[jobs]\nworkers = 1\nqueue_size = 1\n",
@@ -458,19 +375,19 @@ fn upload_limit_queue_full_and_non_video() {
 #[test]
 fn bearer_token_guards_v1_only() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut d = Daemon::start(tmp.path(), "token = \"s3cret-token\"", NO_STREAMS);
+    let mut d = start(tmp.path(), "token = \"s3cret-token\"", NO_STREAMS);
     d.wait_ready();
     let r = d.get("/v1/streams");
     assert_eq!(r.status, 401);
     assert!(r.json()["error"].is_string());
-    let r = d.req(
+    let r = d.req_with(
         "GET",
         "/v1/streams",
         &[("Authorization", "Bearer wrong")],
         b"",
     );
     assert_eq!(r.status, 401);
-    let r = d.req(
+    let r = d.req_with(
         "GET",
         "/v1/streams",
         &[("Authorization", "Bearer s3cret-token")],
@@ -488,7 +405,7 @@ fn queued_and_running_jobs_survive_a_crash() {
     let clip = std::fs::read(support::sample_h264(tmp.path(), 120, None)).unwrap();
     let port = free_port();
     let jobs = "[jobs]\nworkers = 1\n";
-    let mut d = Daemon::start_on(tmp.path(), port, "", jobs);
+    let mut d = start_on(tmp.path(), port, "", jobs);
     d.wait_ready();
     let a = upload(&d, "", &clip).json()["id"]
         .as_str()
@@ -504,7 +421,7 @@ fn queued_and_running_jobs_survive_a_crash() {
     // SIGKILL: no chance to persist anything beyond what is already durable.
     d.guard.kill();
 
-    let mut d = Daemon::start_on(tmp.path(), port, "", jobs);
+    let mut d = start_on(tmp.path(), port, "", jobs);
     d.wait_ready();
     for id in [&a, &b] {
         let j = wait_job_done(&d, id, Duration::from_secs(300));
@@ -520,7 +437,7 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     let sample = support::data("video/vtest.avi");
     // The dead camera below is on 127.0.0.1, which API streams may not
     // reach by default (server.stream_deny); this test lifts that.
-    let mut d = Daemon::start(
+    let mut d = start(
         tmp.path(),
         "stream_deny = []",
         &format!(
@@ -529,11 +446,11 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
         ),
     );
     d.wait_ready();
-    let s = d.wait_stream("sample", Duration::from_secs(30), |s| {
+    let s = wait_stream(&d, "sample", Duration::from_secs(30), |s| {
         s["state"] == "running" && s["fps_in"].as_f64().is_some_and(|f| f > 0.0)
     });
     let before = s["frames_processed"].as_u64().unwrap();
-    let s = d.wait_stream("sample", Duration::from_secs(30), |s| {
+    let s = wait_stream(&d, "sample", Duration::from_secs(30), |s| {
         s["frames_processed"]
             .as_u64()
             .is_some_and(|n| n > before + 5)
@@ -550,7 +467,7 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     let dead = free_port();
     let url = format!("rtsp://admin:hunter2@127.0.0.1:{dead}/live");
     let body = serde_json::json!({"id": "door", "url": url, "reconnect_initial_s": 0.2, "reconnect_max_s": 1.0});
-    let r = d.req(
+    let r = d.req_with(
         "POST",
         "/v1/streams",
         &[("Content-Type", "application/json")],
@@ -558,7 +475,7 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     assert!(!r.text().contains("hunter2"), "{}", r.text());
-    let r = d.req(
+    let r = d.req_with(
         "POST",
         "/v1/streams",
         &[("Content-Type", "application/json")],
@@ -566,7 +483,7 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     );
     assert_eq!(r.status, 409);
     let bad = serde_json::json!({"id": "x", "url": "rtsp://h/s", "every": 2, "fps": 3.0});
-    let r = d.req(
+    let r = d.req_with(
         "POST",
         "/v1/streams",
         &[("Content-Type", "application/json")],
@@ -574,7 +491,7 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     );
     assert_eq!(r.status, 400);
     assert!(r.json()["error"].as_str().unwrap().contains("fps"));
-    let r = d.req(
+    let r = d.req_with(
         "POST",
         "/v1/streams",
         &[("Content-Type", "application/json")],
@@ -582,7 +499,7 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
 
-    let s = d.wait_stream("door", Duration::from_secs(30), |s| {
+    let s = wait_stream(&d, "door", Duration::from_secs(30), |s| {
         s["reconnects"].as_u64().is_some_and(|n| n > 0)
     });
     assert!(
@@ -597,10 +514,13 @@ fn streams_file_loop_unreachable_rtsp_snapshot_delete_and_metrics() {
     assert_eq!(r.status, 409, "{}", r.text());
     assert_eq!(d.get("/v1/streams/nope/snapshot.jpg").status, 404);
 
-    let r = d.req("DELETE", "/v1/streams/door", &[], b"");
+    let r = d.req_with("DELETE", "/v1/streams/door", &[], b"");
     assert_eq!(r.status, 204);
-    assert!(d.stream("door").is_none());
-    assert_eq!(d.req("DELETE", "/v1/streams/door", &[], b"").status, 404);
+    assert!(stream(&d, "door").is_none());
+    assert_eq!(
+        d.req_with("DELETE", "/v1/streams/door", &[], b"").status,
+        404
+    );
 
     // The stream gauges are set by the metrics sampler: wait for its tick
     // to have seen the running stream.
@@ -631,7 +551,7 @@ fn rtsp_stream_reconnects_after_the_server_restarts() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut server = support::rtsp_server(port, "/test");
-    let mut d = Daemon::start(
+    let mut d = start(
         tmp.path(),
         "",
         &format!(
@@ -640,19 +560,19 @@ fn rtsp_stream_reconnects_after_the_server_restarts() {
         ),
     );
     d.wait_ready();
-    d.wait_stream("cam", Duration::from_secs(30), |s| {
+    wait_stream(&d, "cam", Duration::from_secs(30), |s| {
         s["state"] == "running" && s["frames_processed"].as_u64().is_some_and(|n| n > 0)
     });
 
     server.kill();
     // Killed server: the read fails at once or times out after the stall
     // timeout (3 s); allow margin for the pipeline and the sampler.
-    d.wait_stream("cam", Duration::from_secs(15), |s| {
+    wait_stream(&d, "cam", Duration::from_secs(15), |s| {
         s["state"] == "reconnecting"
     });
 
     let _server = support::rtsp_server(port, "/test");
-    let s = d.wait_stream("cam", Duration::from_secs(40), |s| {
+    let s = wait_stream(&d, "cam", Duration::from_secs(40), |s| {
         s["state"] == "running" && s["reconnects"].as_u64().is_some_and(|n| n > 0)
     });
     assert!(s["last_frame_at"].is_string(), "{s}");
@@ -662,7 +582,7 @@ fn rtsp_stream_reconnects_after_the_server_restarts() {
 fn sigterm_exits_promptly_and_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let sample = support::data("video/vtest.avi");
-    let mut d = Daemon::start(
+    let mut d = start(
         tmp.path(),
         "",
         &format!(
@@ -671,7 +591,7 @@ fn sigterm_exits_promptly_and_cleanly() {
         ),
     );
     d.wait_ready();
-    d.wait_stream("sample", Duration::from_secs(30), |s| {
+    wait_stream(&d, "sample", Duration::from_secs(30), |s| {
         s["state"] == "running"
     });
     let (status, took) = d
@@ -701,74 +621,20 @@ fn sigterm_exits_promptly_and_cleanly() {
     assert!(!log.contains("panicked"), "{log}");
 }
 
-/// A real webhook receiver on 127.0.0.1: answers 200, records every event id
-/// and whether its `X-Vigil-Signature` matches the body.
-struct Receiver {
-    got: std::sync::Arc<std::sync::Mutex<Vec<(String, bool)>>>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start(port: u16, secret: &'static str) -> Receiver {
-        use std::io::{BufRead, BufReader, Read, Write};
-        use std::sync::atomic::Ordering;
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind receiver");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (g, s) = (got.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                let Ok((conn, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                };
-                conn.set_nonblocking(false).ok();
-                conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let mut r = BufReader::new(conn);
-                let (mut len, mut id, mut sig) = (0usize, String::new(), String::new());
-                let mut line = String::new();
-                while r.read_line(&mut line).unwrap_or(0) > 2 {
-                    let l = line.trim().to_ascii_lowercase();
-                    if let Some(v) = l.strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap_or(0);
-                    } else if let Some(v) = l.strip_prefix("x-vigil-event-id:") {
-                        id = v.trim().to_string();
-                    } else if let Some(v) = l.strip_prefix("x-vigil-signature:") {
-                        sig = v.trim().to_string();
-                    }
-                    line.clear();
-                }
-                let mut body = vec![0u8; len];
-                if r.read_exact(&mut body).is_err() {
-                    continue;
-                }
-                let ok = sig == vigil_events::signature(secret.as_bytes(), &body)
-                    && serde_json::from_slice::<Value>(&body)
-                        .is_ok_and(|v| v["id"].as_str() == Some(id.as_str()));
-                g.lock().unwrap().push((id, ok));
-                let mut conn = r.into_inner();
-                let _ = conn.write_all(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                );
-            }
-        });
-        Receiver {
-            got,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+/// What a webhook receiver got: (event id, whether its `X-Vigil-Signature`
+/// matches the body signed with `secret` and the body carries that id).
+fn signed_ids(rx: &vigil_testkit::WebhookReceiver, secret: &str) -> Vec<(String, bool)> {
+    rx.hooks()
+        .iter()
+        .map(|h| {
+            let id = h.header("x-vigil-event-id").unwrap_or_default().to_string();
+            let ok = h.header("x-vigil-signature")
+                == Some(vigil_events::signature(secret.as_bytes(), &h.body).as_str())
+                && serde_json::from_slice::<Value>(&h.body)
+                    .is_ok_and(|v| v["id"].as_str() == Some(id.as_str()));
+            (id, ok)
+        })
+        .collect()
 }
 
 /// The events acceptance: a busy stream, the receiver down, the daemon
@@ -785,7 +651,7 @@ fn events_survive_a_receiver_outage_and_a_kill_9() {
         support::data("video/vtest.avi").display()
     );
     let port = free_port();
-    let mut d = Daemon::start_on(tmp.path(), port, "", &rest);
+    let mut d = start_on(tmp.path(), port, "", &rest);
     d.wait_ready();
     // The receiver is down: events pile up as pending in the outbox.
     let pending = d.wait_json(
@@ -829,30 +695,31 @@ fn events_survive_a_receiver_outage_and_a_kill_9() {
     );
     d.guard.kill();
 
-    let receiver = Receiver::start(hook_port, "s3cret");
-    let mut d = Daemon::start_on(tmp.path(), port, "", &rest);
+    let receiver = vigil_testkit::WebhookReceiver::start(
+        std::net::SocketAddr::from(([127, 0, 0, 1], hook_port)),
+        vigil_testkit::reply_status(200),
+    );
+    let mut d = start_on(tmp.path(), port, "", &rest);
     d.wait_ready();
-    let start = Instant::now();
-    loop {
-        let got = receiver.got.lock().unwrap().clone();
+    let mut missing = before.len();
+    let got = support::try_wait_until(Duration::from_secs(120), || {
+        let got = signed_ids(&receiver, "s3cret");
         let delivered: std::collections::HashSet<&str> =
             got.iter().map(|(id, _)| id.as_str()).collect();
-        let missing = before
+        missing = before
             .iter()
             .filter(|id| !delivered.contains(id.as_str()))
             .count();
-        if missing == 0 {
-            assert!(got.iter().all(|(_, ok)| *ok), "bad signatures: {got:?}");
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
+        (missing == 0).then_some(got)
+    })
+    .unwrap_or_else(|| {
+        panic!(
             "{missing} of {} events recorded before the crash never arrived\nlog:\n{}",
             before.len(),
             d.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        )
+    });
+    assert!(got.iter().all(|(_, ok)| *ok), "bad signatures: {got:?}");
     // Delivered events are reported as such.
     let first = &before[before.len() - 1];
     d.wait_json(
@@ -866,38 +733,6 @@ fn events_survive_a_receiver_outage_and_a_kill_9() {
     assert_eq!(d.get("/v1/events?status=bogus").status, 400);
 }
 
-/// `mosquitto` (Debian package `mosquitto`; `mosquitto_sub` is in
-/// `mosquitto-clients`) on a free 127.0.0.1 port.
-fn mqtt_broker(dir: &Path, port: u16) -> ChildGuard {
-    let exe = ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or("mosquitto");
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .expect("write mosquitto.conf");
-    let child = Command::new(exe)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run mosquitto (apt-get install mosquitto)");
-    let guard = ChildGuard(Some(child));
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "mosquitto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    guard
-}
-
 /// Event snapshots and MQTT end to end: each event of a busy stream carries a
 /// `snapshot_url` serving the annotated frame as JPEG (behind the token; an
 /// unknown id is 404), and the same events are published to a real
@@ -905,8 +740,8 @@ fn mqtt_broker(dir: &Path, port: u16) -> ChildGuard {
 #[test]
 fn events_carry_snapshots_and_are_published_over_mqtt() {
     let tmp = tempfile::tempdir().unwrap();
-    let mqtt_port = free_port();
-    let _broker = mqtt_broker(tmp.path(), mqtt_port);
+    let broker = vigil_testkit::Mosquitto::start(tmp.path());
+    let mqtt_port = broker.port;
     let sub_out = tmp.path().join("mqtt.txt");
     let sub = Command::new("mosquitto_sub")
         .args(["-h", "127.0.0.1", "-p", &mqtt_port.to_string()])
@@ -917,7 +752,7 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
         .stderr(Stdio::null())
         .spawn()
         .expect("run mosquitto_sub (apt-get install mosquitto-clients)");
-    let mut sub = ChildGuard(Some(sub));
+    let mut sub = ChildGuard::new(sub);
     let rest = format!(
         "[[streams]]\nid = \"plaza\"\nurl = \"{}\"\nloop = true\n\
          lines = [{{ name = \"mid\", a = [0.0, 0.5], b = [1.0, 0.5], units = \"norm\" }}]\n\n\
@@ -925,32 +760,24 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
          [[mqtt]]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\nclient_id = \"vigil-test\"\n",
         support::data("video/vtest.avi").display()
     );
-    let mut d = Daemon::start(tmp.path(), "token = \"tok\"", &rest);
+    let mut d = start(tmp.path(), "token = \"tok\"", &rest);
     d.wait_ready();
     let auth = [("Authorization", "Bearer tok")];
-    let start = Instant::now();
-    let event = loop {
-        let r = d.req("GET", "/v1/events?limit=10", &auth, b"");
+    let event = support::try_wait_until(Duration::from_secs(120), || {
+        let r = d.req_with("GET", "/v1/events?limit=10", &auth, b"");
         assert_eq!(r.status, 200, "{}", r.text());
-        if let Some(e) = r.json().as_array().and_then(|a| a.first().cloned()) {
-            break e;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no events within 120 s\nlog:\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+        r.json().as_array().and_then(|a| a.first().cloned())
+    })
+    .unwrap_or_else(|| panic!("no events within 120 s\nlog:\n{}", d.log()));
     let id = event["id"].as_str().unwrap();
     let url = event["snapshot_url"].as_str().expect("snapshot_url");
     assert_eq!(url, format!("/v1/events/{id}/snapshot.jpg"));
-    let jpeg = d.req("GET", url, &auth, b"");
+    let jpeg = d.req_with("GET", url, &auth, b"");
     assert_eq!(jpeg.status, 200, "{}", jpeg.text());
     assert_eq!(jpeg.header("content-type"), Some("image/jpeg"));
     assert_eq!(&jpeg.body[..2], b"\xff\xd8");
     assert_eq!(d.get(url).status, 401);
-    let unknown = d.req(
+    let unknown = d.req_with(
         "GET",
         "/v1/events/00000000-0000-4000-8000-000000000000/snapshot.jpg",
         &auth,
@@ -958,7 +785,7 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
     );
     assert_eq!(unknown.status, 404, "{}", unknown.text());
     assert_eq!(
-        d.req("GET", "/v1/events/..%2Fx/snapshot.jpg", &auth, b"")
+        d.req_with("GET", "/v1/events/..%2Fx/snapshot.jpg", &auth, b"")
             .status,
         404
     );
@@ -966,16 +793,13 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
     assert!(doc["paths"]["/v1/events/{id}/snapshot.jpg"].is_object());
 
     // MQTT: `-C 3` makes the subscriber exit after three messages.
-    let start = Instant::now();
-    let child = sub.0.as_mut().unwrap();
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
+    // mosquitto_sub exits once it has its three messages.
+    if sub.wait_exit(Duration::from_secs(120)).is_none() {
+        panic!(
             "fewer than 3 MQTT messages: {:?}\nlog:\n{}",
             std::fs::read_to_string(&sub_out),
             d.log()
         );
-        std::thread::sleep(Duration::from_millis(200));
     }
     let text = std::fs::read_to_string(&sub_out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -999,7 +823,7 @@ fn events_carry_snapshots_and_are_published_over_mqtt() {
 fn bad_uploads_fail_cleanly_and_the_daemon_stays_up() {
     let tmp = tempfile::tempdir().unwrap();
     let whole = std::fs::read(support::sample_h264(tmp.path(), 40, None)).unwrap();
-    let mut d = Daemon::start(tmp.path(), "", "[jobs]\nworkers = 1\n");
+    let mut d = start(tmp.path(), "", "[jobs]\nworkers = 1\n");
     d.wait_ready();
     let noise: Vec<u8> = (0..200_000u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)

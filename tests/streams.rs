@@ -5,11 +5,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{free_port, http, ChildGuard, HttpResponse, Node};
+use support::{free_port, http, HttpResponse, Node};
 
 fn config(addr: &str, store: &Path, rest: &str) -> String {
     format!(
@@ -20,7 +20,7 @@ fn config(addr: &str, store: &Path, rest: &str) -> String {
 }
 
 fn start(dir: &Path, name: &str, addr: &str, rest: &str) -> Node {
-    let mut n = Node::start(
+    let mut n = support::start_node(
         dir,
         name,
         "serve",
@@ -38,8 +38,7 @@ fn send(
     headers: &[(&str, &str)],
     body: &Value,
 ) -> HttpResponse {
-    http(&n.addr, method, path, headers, body.to_string().as_bytes())
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}\nlog:\n{}", n.log()))
+    n.req_with(method, path, headers, body.to_string().as_bytes())
 }
 
 fn patch(n: &Node, id: &str, if_match: Option<&str>, body: &Value) -> HttpResponse {
@@ -434,30 +433,6 @@ fn filters_and_masks_drop_detections_before_tracking() {
     );
 }
 
-/// Starts mosquitto on `port` (127.0.0.1 only).
-fn mosquitto(dir: &Path, port: u16) -> ChildGuard {
-    let conf = dir.join("mosquitto.conf");
-    std::fs::write(
-        &conf,
-        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-    )
-    .unwrap();
-    let child = Command::new("/usr/sbin/mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto (make setup installs it)");
-    let guard = ChildGuard(Some(child));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "mosquitto did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    guard
-}
-
 /// The retained messages under `filter` now: (topic, payload) pairs, read
 /// with mosquitto_sub for at most two seconds.
 fn retained(port: u16, filter: &str) -> Vec<(String, String)> {
@@ -482,24 +457,20 @@ fn retained(port: u16, filter: &str) -> Vec<(String, String)> {
 }
 
 fn wait_retained(port: u16, filter: &str, what: &str, pred: impl Fn(&[(String, String)]) -> bool) {
-    let start = Instant::now();
-    loop {
-        let got = retained(port, filter);
-        if pred(&got) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{what}: retained under {filter}: {got:#?}"
-        );
-    }
+    // Each look takes mosquitto_sub's two seconds: the poll interval.
+    let mut got = Vec::new();
+    let met = support::try_wait_until(Duration::from_secs(60), || {
+        got = retained(port, filter);
+        pred(&got).then_some(())
+    });
+    assert!(met.is_some(), "{what}: retained under {filter}: {got:#?}");
 }
 
 #[test]
 fn home_assistant_discovery_follows_edits_and_removal() {
     let tmp = tempfile::tempdir().unwrap();
-    let mqtt_port = free_port();
-    let _broker = mosquitto(tmp.path(), mqtt_port);
+    let broker = vigil_testkit::Mosquitto::start(tmp.path());
+    let mqtt_port = broker.port;
     let addr = format!("127.0.0.1:{}", free_port());
     let rest = format!(
         "[[mqtt]]\nhost = \"127.0.0.1\"\nport = {mqtt_port}\n\n\

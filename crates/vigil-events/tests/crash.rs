@@ -127,7 +127,7 @@ async fn sigkill_mid_retry_then_restart_delivers_everything() {
     let all = wait_until(Duration::from_secs(60), || rx.accepted_ids() == 40).await;
     kill9(second);
     assert!(all, "delivered {} of 40", rx.accepted_ids());
-    let log = rx.log.lock().expect("log");
+    let log = rx.log();
     assert_eq!(log.bad_signatures, 0);
     assert_eq!(log.missing_headers, 0);
     // Exactly the 40 events committed before the crash, and each once: the

@@ -7,9 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::http::{HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use support::{event, free_addr, ok, wait_until, Receiver};
+use support::{event, free_addr, ok, reply_status, wait_until, Receiver};
 use vigil_events::{EventType, Outbox, OutboxConfig, Status, WebhookTarget};
 
 const SECRET: &str = "s3cret";
@@ -39,9 +37,9 @@ async fn retries_503_and_signs_every_request() {
         Some(SECRET),
         Arc::new(|n| {
             if n < 5 {
-                StatusCode::SERVICE_UNAVAILABLE.into_response()
+                (503, Vec::new())
             } else {
-                StatusCode::NO_CONTENT.into_response()
+                (204, Vec::new())
             }
         }),
     )
@@ -69,7 +67,7 @@ async fn retries_503_and_signs_every_request() {
         .await
     );
     delivery.shutdown().await;
-    let log = rx.log.lock().expect("log");
+    let log = rx.log();
     assert_eq!(log.bad_signatures, 0);
     assert_eq!(log.missing_headers, 0);
     assert_eq!(log.requests, 15, "5 failures + 10 successes");
@@ -95,12 +93,9 @@ async fn honours_retry_after_on_429() {
         Some(SECRET),
         Arc::new(|n| {
             if n == 0 {
-                let mut r = StatusCode::TOO_MANY_REQUESTS.into_response();
-                r.headers_mut()
-                    .insert("retry-after", HeaderValue::from_static("1"));
-                r
+                (429, vec![("Retry-After".to_string(), "1".to_string())])
             } else {
-                StatusCode::OK.into_response()
+                (200, Vec::new())
             }
         }),
     )
@@ -111,7 +106,7 @@ async fn honours_retry_after_on_429() {
     let delivery = outbox.start_delivery();
     assert!(wait_until(Duration::from_secs(10), || rx.accepted_ids() == 2).await);
     delivery.shutdown().await;
-    let log = rx.log.lock().expect("log");
+    let log = rx.log();
     let gap = log.times[1] - log.times[0];
     assert!(
         gap >= Duration::from_millis(950),
@@ -143,7 +138,7 @@ async fn receiver_down_then_up_gets_everything() {
     let rx = Receiver::start(addr, Some(SECRET), ok()).await;
     assert!(wait_until(Duration::from_secs(20), || rx.accepted_ids() == 25).await);
     delivery.shutdown().await;
-    assert_eq!(rx.log.lock().expect("log").bad_signatures, 0);
+    assert_eq!(rx.log().bad_signatures, 0);
     let recent = outbox.recent(100, Some(Status::Delivered)).expect("recent");
     assert_eq!(recent.len(), 25);
     assert!(outbox
@@ -158,13 +153,13 @@ async fn dead_letters_after_max_attempts_and_on_4xx() {
     let always_500 = Receiver::start(
         "127.0.0.1:0".parse().expect("addr"),
         Some(SECRET),
-        Arc::new(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        reply_status(500),
     )
     .await;
     let rejects = Receiver::start(
         "127.0.0.1:0".parse().expect("addr"),
         None,
-        Arc::new(|_| StatusCode::BAD_REQUEST.into_response()),
+        reply_status(400),
     )
     .await;
     let mut only_ended = target(rejects.url(), 10);
@@ -191,16 +186,8 @@ async fn dead_letters_after_max_attempts_and_on_4xx() {
         "every event dead"
     );
     delivery.shutdown().await;
-    assert_eq!(
-        always_500.log.lock().expect("log").requests,
-        9,
-        "3 events x 3 attempts"
-    );
-    assert_eq!(
-        rejects.log.lock().expect("log").requests,
-        1,
-        "400 is not retried"
-    );
+    assert_eq!(always_500.log().requests, 9, "3 events x 3 attempts");
+    assert_eq!(rejects.log().requests, 1, "400 is not retried");
     let recent = outbox.recent(10, None).expect("recent");
     let rec = recent
         .iter()

@@ -6,64 +6,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event as MqttEvent, MqttOptions, Packet, QoS};
-use support::{event, free_addr};
+use support::event;
 use vigil_events::{Event, EventType, MqttSink, MqttTarget};
-
-fn mosquitto_exe() -> PathBuf {
-    for p in [
-        "/usr/sbin/mosquitto",
-        "/usr/bin/mosquitto",
-        "/usr/local/sbin/mosquitto",
-    ] {
-        if Path::new(p).exists() {
-            return PathBuf::from(p);
-        }
-    }
-    PathBuf::from("mosquitto")
-}
-
-struct Broker(Child);
-
-impl Broker {
-    fn start(dir: &Path, port: u16) -> Broker {
-        let conf = dir.join(format!("mosquitto-{port}.conf"));
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
-        let child = Command::new(mosquitto_exe())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "cannot run mosquitto: install the `mosquitto` package (apt-get install mosquitto)",
-            );
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "mosquitto did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Broker(child)
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use vigil_testkit::Mosquitto;
 
 /// Subscribes to `filter` and returns the (topic, payload) messages as they come.
 async fn subscribe(
@@ -119,8 +67,8 @@ async fn collect(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_published_to_a_real_broker_by_stream_and_type() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_addr().port();
-    let _broker = Broker::start(dir.path(), port);
+    let broker = Mosquitto::start(dir.path());
+    let port = broker.port;
     let mut rx = subscribe(port, "vigil/#").await;
 
     let sink = MqttSink::start(MqttTarget {
@@ -212,8 +160,8 @@ impl Drop for Gate {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_queued_before_the_broker_is_up_arrive_once_it_is() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_addr().port();
-    let _broker = Broker::start(dir.path(), port);
+    let broker = Mosquitto::start(dir.path());
+    let port = broker.port;
     // The subscriber is in place before the sink can reach the broker at all.
     let mut rx = subscribe(port, "home/vigil/#").await;
     let gate = Gate::start(port).await;
@@ -269,8 +217,8 @@ async fn outbox_deliveries_survive_a_broker_down_at_send_time_and_a_restart() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("events.sqlite3");
-    let port = free_addr().port();
-    let _broker = Broker::start(dir.path(), port);
+    let broker = Mosquitto::start(dir.path());
+    let port = broker.port;
     let mut rx = subscribe(port, "vigil/#").await;
     let gate = Gate::start(port).await;
     let target = MqttTarget::new("127.0.0.1", gate.addr.port());

@@ -4,20 +4,16 @@
 //! decoder the daemon uses, at the clips' own pts.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::SystemTime;
 
 use vigil_monitor::{AnomalyKind, Detail, HealthMonitor, HealthParams};
 use vigil_video::VideoSource;
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// ffmpeg (Debian package, installed by make setup), killed and failing the
-/// test if it runs past two minutes.
-fn ffmpeg(args: &[&str]) {
-    vigil_testkit::ffmpeg_bounded(args, std::time::Duration::from_secs(120));
+/// A 15 s, 10 fps MPEG-4 clip of the ffmpeg `lavfi` source `color=<colour>`.
+fn solid(out: &Path, colour: &str) {
+    let source = format!("color={colour}:s=320x240:r=10");
+    vigil_testkit::lavfi_clip(out, &source, Some(15), &["-c:v", "mpeg4", "-q:v", "2"]);
 }
 
 /// Every anomaly kind the monitor reports over the whole clip, in order.
@@ -43,20 +39,7 @@ fn anomalies(path: &Path) -> Vec<AnomalyKind> {
 fn black_clip_is_black() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("black.mp4");
-    let clip_s = clip.to_str().unwrap();
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=black:s=320x240:r=10",
-        "-t",
-        "15",
-        "-c:v",
-        "mpeg4",
-        "-q:v",
-        "2",
-        clip_s,
-    ]);
+    solid(&clip, "black");
     assert_eq!(anomalies(&clip), vec![AnomalyKind::Black]);
 }
 
@@ -65,15 +48,8 @@ fn still_picture_is_frozen() {
     let dir = tempfile::tempdir().unwrap();
     let still = dir.path().join("still.png");
     let clip = dir.path().join("frozen.mp4");
-    let vtest = repo_root().join("data/video/vtest.avi");
-    ffmpeg(&[
-        "-i",
-        vtest.to_str().unwrap(),
-        "-frames:v",
-        "1",
-        still.to_str().unwrap(),
-    ]);
-    ffmpeg(&[
+    vigil_testkit::sample_clip(&still, 1, &[]);
+    vigil_testkit::ffmpeg(&[
         "-loop",
         "1",
         "-i",
@@ -95,24 +71,12 @@ fn still_picture_is_frozen() {
 fn overexposed_clip_is_overexposed() {
     let dir = tempfile::tempdir().unwrap();
     let clip = dir.path().join("white.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=white:s=320x240:r=10",
-        "-t",
-        "15",
-        "-c:v",
-        "mpeg4",
-        "-q:v",
-        "2",
-        clip.to_str().unwrap(),
-    ]);
+    solid(&clip, "white");
     assert_eq!(anomalies(&clip), vec![AnomalyKind::Overexposed]);
 }
 
 #[test]
 fn sample_clip_is_healthy() {
-    let kinds = anomalies(&repo_root().join("data/video/vtest.avi"));
+    let kinds = anomalies(&vigil_testkit::vtest());
     assert!(kinds.is_empty(), "the sample clip raised {kinds:?}");
 }

@@ -24,9 +24,6 @@ mod events;
 mod jobs;
 mod queue;
 mod record;
-/// Test support: a real `nats-server` (feature `testing`).
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use events::{event_subject, EventPublisher, NatsEventSink};
 pub use queue::{

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use vigil_core::JobParams;
-use vigil_queue::testing::NatsServer;
 use vigil_queue::{ClaimOutcome, JobStatus, NatsOptions, NatsQueue, SubmitError};
+use vigil_testkit::NatsServer;
 
 fn opts(url: &str, ack_wait_ms: u64, queue_size: usize) -> NatsOptions {
     NatsOptions {
@@ -239,11 +239,7 @@ async fn events_land_on_per_stream_subjects() {
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error_not_a_hang() {
     // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = vigil_testkit::free_port();
     let url = format!("nats://127.0.0.1:{port}");
     let started = std::time::Instant::now();
     let err = NatsQueue::connect(opts(&url, 30_000, 8))

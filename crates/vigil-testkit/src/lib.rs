@@ -1,7 +1,10 @@
 //! One test kit for every vigil test target (the workspace's `tests/` and each
 //! crate's `tests/`): waits that fail with a message at a deadline instead of
 //! hanging, child processes that are killed when they overrun or when the test
-//! fails, and thread joins with a limit.
+//! fails, and thread joins with a limit; on top of those the daemon handle
+//! ([`Daemon`], with its HTTP client [`http`]), the clip makers ([`ffmpeg`],
+//! [`sample_clip`], [`sample_h264`], [`lavfi_clip`]) and the real servers
+//! tests talk to ([`Mosquitto`], [`NatsServer`], [`WebhookReceiver`]).
 //!
 //! Why a crate: the same helpers were copied into five test folders, and the
 //! copies drifted (three ran `ffmpeg` without a time limit). A dev-dependency
@@ -20,6 +23,21 @@
 //! Test-only code: a setup that cannot be done (no temp dir, no port) is a
 //! test failure, so `expect` is the right answer here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod daemon;
+mod http;
+mod media;
+mod services;
+mod webhook;
+
+pub use daemon::{Daemon, READY_LIMIT};
+pub use http::{http, HttpResponse};
+pub use media::{
+    data, ffmpeg, ffmpeg_bounded, lavfi_clip, repo_root, sample_clip, sample_h264, vtest,
+    FFMPEG_LIMIT,
+};
+pub use services::{Mosquitto, NatsServer, RtspServer};
+pub use webhook::{reply_status, Hook, Reply, WebhookReceiver};
 
 use std::fs::{self, File};
 use std::path::Path;
@@ -70,7 +88,21 @@ pub fn try_wait_until<T>(limit: Duration, mut cond: impl FnMut() -> Option<T>) -
 /// the future `cond()` makes until it yields `Some`, sleeping with tokio's
 /// timer between polls so the runtime keeps running the code under test.
 #[cfg(feature = "tokio")]
-pub async fn wait_until_async<T, F, Fut>(what: &str, limit: Duration, mut cond: F) -> T
+pub async fn wait_until_async<T, F, Fut>(what: &str, limit: Duration, cond: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    match try_wait_until_async(limit, cond).await {
+        Some(v) => v,
+        None => panic!("timed out after {limit:?} waiting until {what}"),
+    }
+}
+
+/// Async twin of [`try_wait_until`] (feature `tokio`): `None` at the
+/// deadline.
+#[cfg(feature = "tokio")]
+pub async fn try_wait_until_async<T, F, Fut>(limit: Duration, mut cond: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -79,15 +111,24 @@ where
     let mut poll = FIRST_POLL;
     loop {
         if let Some(v) = cond().await {
-            return v;
+            return Some(v);
         }
         let now = Instant::now();
         if now >= deadline {
-            panic!("timed out after {limit:?} waiting until {what}");
+            return None;
         }
         tokio::time::sleep(poll.min(deadline - now)).await;
         poll = (poll * 2).min(MAX_POLL);
     }
+}
+
+/// Whether the plain condition `cond` held before `limit` passed (feature
+/// `tokio`), for callers that assert with their own message.
+#[cfg(feature = "tokio")]
+pub async fn try_wait_for_async(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    try_wait_until_async(limit, || std::future::ready(cond().then_some(())))
+        .await
+        .is_some()
 }
 
 /// Joins `handle`, panicking if the thread has not finished within `limit`
@@ -160,15 +201,6 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Finished {
         stdout: String::from_utf8_lossy(&fs::read(&out_path).unwrap_or_default()).into_owned(),
         stderr: String::from_utf8_lossy(&fs::read(&err_path).unwrap_or_default()).into_owned(),
     }
-}
-
-/// Runs `ffmpeg ARGS` quietly (no stdin, overwriting outputs) and asserts it
-/// succeeded within `limit`.
-pub fn ffmpeg_bounded(args: &[&str], limit: Duration) {
-    let mut cmd = Command::new("ffmpeg");
-    cmd.args(["-hide_banner", "-nostdin", "-v", "error", "-y"])
-        .args(args);
-    run_bounded(cmd, limit).assert_success(&format!("ffmpeg {args:?}"));
 }
 
 /// Kills (SIGKILL) and reaps a child process when dropped, so a failing test
