@@ -17,7 +17,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use vigil_core::config::{Count, Device, ModelConfig, Precision};
+use vigil_core::config::{Count, Device, ModelConfig, Precision, UnknownDevice, UnknownPrecision};
 use vigil_core::{Detection, ImageBgr};
 use vigil_detect::agreement::{compare, confident};
 use vigil_detect::{image_io, preprocess, Detector, DetectorOptions};
@@ -42,8 +42,16 @@ fn parse_variant(s: &str) -> Result<Variant, String> {
         .split_once('=')
         .ok_or(format!("--variant {s}: NAME=SPEC"))?;
     let mut parts = spec.splitn(3, ':');
-    let device = parts.next().unwrap_or_default().parse()?;
-    let precision = parts.next().unwrap_or("auto").parse()?;
+    let device = parts
+        .next()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|e: UnknownDevice| e.to_string())?;
+    let precision = parts
+        .next()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(|e: UnknownPrecision| e.to_string())?;
     let model = parts
         .next()
         .map(PathBuf::from)

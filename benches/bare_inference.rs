@@ -29,7 +29,7 @@ fn arg(args: &[String], name: &str, default: usize) -> Result<usize, String> {
     }
 }
 
-fn text_arg<T: std::str::FromStr<Err = String>>(
+fn text_arg<T: std::str::FromStr<Err: std::fmt::Display>>(
     args: &[String],
     name: &str,
     default: T,
@@ -38,7 +38,8 @@ fn text_arg<T: std::str::FromStr<Err = String>>(
         Some(i) => args
             .get(i + 1)
             .ok_or_else(|| format!("{name} needs a value"))?
-            .parse(),
+            .parse()
+            .map_err(|e: T::Err| e.to_string()),
         None => Ok(default),
     }
 }

@@ -135,19 +135,22 @@ pub fn load_image(path: &Path) -> Result<ImageBgr, DetectError> {
 }
 
 /// Copies an 8-bit, 3-channel OpenCV matrix into a plain [`ImageBgr`].
-pub fn mat_to_image(mat: &Mat) -> Result<ImageBgr, String> {
+/// Errors are [`DetectError::Image`] without a file name (callers add it).
+pub fn mat_to_image(mat: &Mat) -> Result<ImageBgr, DetectError> {
+    let image = |m: String| DetectError::Image(m);
     if mat.typ() != opencv::core::CV_8UC3 {
-        return Err(format!(
+        return Err(image(format!(
             "unsupported pixel format (OpenCV type {})",
             mat.typ()
-        ));
+        )));
     }
     let (w, h) = (mat.cols() as u32, mat.rows() as u32);
+    let cv = |e: opencv::Error| image(e.message);
     let data = if mat.is_continuous() {
-        mat.data_bytes().map_err(|e| e.message.clone())?.to_vec()
+        mat.data_bytes().map_err(cv)?.to_vec()
     } else {
-        let owned = mat.try_clone().map_err(|e| e.message.clone())?;
-        owned.data_bytes().map_err(|e| e.message.clone())?.to_vec()
+        let owned = mat.try_clone().map_err(cv)?;
+        owned.data_bytes().map_err(cv)?.to_vec()
     };
-    ImageBgr::new(w, h, data).map_err(|e| e.to_string())
+    ImageBgr::new(w, h, data).map_err(|e| image(e.to_string()))
 }

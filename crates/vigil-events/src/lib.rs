@@ -39,7 +39,7 @@ pub use generator::{EventGenerator, FrameMeta, Observation};
 pub use mqtt::{MqttSink, MqttTarget};
 pub use outbox::{
     DeliveryRecord, EventRecord, Outbox, OutboxConfig, OutboxError, OutboxStats, PromMetrics,
-    Status,
+    Status, UnknownStatus,
 };
 pub use sink::{Attempt, Delivery, EventSink, SendFuture, SinkKind};
 pub use snapshots::SnapshotStore;

@@ -99,17 +99,20 @@ impl Status {
     }
 }
 
+/// A delivery status that names no [`Status`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("status must be pending, delivered or dead, got {0:?}")]
+pub struct UnknownStatus(pub String);
+
 impl std::str::FromStr for Status {
-    type Err = String;
+    type Err = UnknownStatus;
     /// Parses the `status` query parameter of `GET /v1/events`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "pending" => Ok(Status::Pending),
             "delivered" => Ok(Status::Delivered),
             "dead" => Ok(Status::Dead),
-            _ => Err(format!(
-                "status must be pending, delivered or dead, got {s:?}"
-            )),
+            _ => Err(UnknownStatus(s.to_string())),
         }
     }
 }

@@ -28,7 +28,9 @@ pub mod onnx;
 pub use convert::{convert_fp16, to_fp16, ConvertOptions, ConvertReport, Fp16Stats};
 pub use error::ModelError;
 pub use prepare::{prepare, PrepareOptions, PrepareReport};
-pub use quantize::{head_prefix, quantize, CalibMethod, QuantizeOptions, QuantizeReport};
+pub use quantize::{
+    head_prefix, quantize, CalibMethod, CalibMethodError, QuantizeOptions, QuantizeReport,
+};
 pub use rewrite::{RewriteStats, BATCH_PARAM};
 
 /// Rewrites ONNX model bytes so the image input, the batch-leading outputs

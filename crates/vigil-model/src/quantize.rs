@@ -47,19 +47,23 @@ pub enum CalibMethod {
     Percentile,
 }
 
+/// Why `--method` names no [`CalibMethod`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CalibMethodError {
+    #[error("method entropy (KL divergence) is not implemented; use minmax or percentile")]
+    Entropy,
+    #[error("unknown method {0:?} (expected minmax or percentile)")]
+    Unknown(String),
+}
+
 impl std::str::FromStr for CalibMethod {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = CalibMethodError;
+    fn from_str(s: &str) -> Result<Self, CalibMethodError> {
         match s {
             "minmax" => Ok(CalibMethod::MinMax),
             "percentile" => Ok(CalibMethod::Percentile),
-            "entropy" => Err(
-                "method entropy (KL divergence) is not implemented; use minmax or percentile"
-                    .into(),
-            ),
-            o => Err(format!(
-                "unknown method {o:?} (expected minmax or percentile)"
-            )),
+            "entropy" => Err(CalibMethodError::Entropy),
+            o => Err(CalibMethodError::Unknown(o.to_string())),
         }
     }
 }
@@ -702,6 +706,7 @@ mod tests {
         assert!("entropy"
             .parse::<CalibMethod>()
             .unwrap_err()
+            .to_string()
             .contains("not implemented"));
     }
 }

@@ -12,6 +12,13 @@ pub enum ServeError {
     /// The configuration is invalid (the message names the setting).
     #[error("{0}")]
     Config(String),
+    /// A stream's zones, lines or tracker overrides are invalid (each
+    /// problem names its `streams[<id>]` key).
+    #[error(transparent)]
+    StreamConfig(#[from] vigil_core::config::InvalidValues),
+    /// `[shard]` does not say which replica this is.
+    #[error(transparent)]
+    Shard(#[from] vigil_core::config::ShardIndexError),
     /// A directory under `storage.dir` cannot be created.
     #[error("{what} {}", path.display())]
     Dir {
@@ -115,7 +122,7 @@ mod tests {
         cfg.streams.push(s);
         let err = crate::check_config(&cfg).unwrap_err();
         assert!(
-            matches!(&err, ServeError::Config(m) if m.contains("streams[cam]")),
+            matches!(&err, ServeError::StreamConfig(_)) && err.to_string().contains("streams[cam]"),
             "{err}"
         );
     }

@@ -203,7 +203,7 @@ pub fn baseline_path(cfg: &Config, stream: &str) -> std::path::PathBuf {
 /// `vigil config check` and at start.
 pub fn check_config(cfg: &Config) -> Result<(), ServeError> {
     for s in &cfg.streams {
-        streams::check_config_stream(s, &cfg.tracker).map_err(ServeError::Config)?;
+        streams::check_config_stream(s, &cfg.tracker)?;
     }
     Ok(())
 }
@@ -214,10 +214,7 @@ pub fn check_config(cfg: &Config) -> Result<(), ServeError> {
 /// [`ShardConfig`]: vigil_core::config::ShardConfig
 fn shard_index(cfg: &Config) -> Result<u32, ServeError> {
     let host = std::env::var("HOSTNAME").ok();
-    let index = cfg
-        .shard
-        .resolve_index(host.as_deref())
-        .map_err(ServeError::Config)?;
+    let index = cfg.shard.resolve_index(host.as_deref())?;
     if cfg.shard.count > 1 {
         let mine = (0..cfg.streams.len())
             .filter(|&i| cfg.shard.owns(index, i))

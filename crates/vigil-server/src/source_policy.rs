@@ -30,7 +30,7 @@ use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use vigil_core::config::{is_network_url, parse_cidr, ServerConfig};
+use vigil_core::config::{is_network_url, parse_cidr, CidrError, ServerConfig};
 
 /// What the client is told when the detail would leak something.
 pub const GENERIC_REFUSAL: &str = "cannot open the source";
@@ -43,7 +43,7 @@ pub struct Cidr {
 }
 
 impl Cidr {
-    pub fn parse(s: &str) -> Result<Cidr, String> {
+    pub fn parse(s: &str) -> Result<Cidr, CidrError> {
         parse_cidr(s).map(|(addr, len)| Cidr { addr, len })
     }
 

@@ -25,17 +25,21 @@ pub use events::{EventsConfig, MqttConfig};
 pub use health::HealthConfig;
 pub use jobs::{JobPriority, JobsConfig};
 pub use load::ConfigError;
-pub use model::{auto_intra_threads, auto_sessions, Count, Device, ModelConfig, Precision};
+pub use model::{
+    auto_intra_threads, auto_sessions, Count, Device, ModelConfig, Precision, UnknownDevice,
+    UnknownPrecision,
+};
 pub use motion::MotionConfig;
 pub use queue::{QueueBackend, QueueConfig};
 pub use server::{
-    parse_cidr, ServerConfig, DEFAULT_STREAM_DENY, DEFAULT_STREAM_SCHEMES, KNOWN_STREAM_SCHEMES,
+    parse_cidr, CidrError, ServerConfig, DEFAULT_STREAM_DENY, DEFAULT_STREAM_SCHEMES,
+    KNOWN_STREAM_SCHEMES,
 };
-pub use shard::ShardConfig;
+pub use shard::{ShardConfig, ShardIndexError};
 pub use storage::StorageConfig;
 pub use streams::{
     check_stream_id, is_network_url, MaskConfig, MaskTest, MaskUnits, ObjectFilter, StreamConfig,
-    StreamEvents, StreamTransport,
+    StreamEvents, StreamIdError, StreamTransport,
 };
 pub use tracker::TrackerConfig;
 pub use webhooks::WebhookConfig;
@@ -78,6 +82,11 @@ impl InvalidValue {
         }
     }
 }
+
+/// Several [`InvalidValue`]s at once, shown `key: reason; key: reason`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct InvalidValues(pub Vec<InvalidValue>);
 
 impl Config {
     /// Checks every section and returns all problems at once, so a user fixes a

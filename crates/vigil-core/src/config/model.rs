@@ -24,17 +24,20 @@ pub enum Device {
     Auto,
 }
 
+/// A `model.device` / `--device` value that names no [`Device`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown device {0:?} (expected cpu, cuda, openvino or auto)")]
+pub struct UnknownDevice(pub String);
+
 impl std::str::FromStr for Device {
-    type Err = String;
+    type Err = UnknownDevice;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "cpu" => Ok(Device::Cpu),
             "cuda" => Ok(Device::Cuda),
             "openvino" => Ok(Device::Openvino),
             "auto" => Ok(Device::Auto),
-            other => Err(format!(
-                "unknown device {other:?} (expected cpu, cuda, openvino or auto)"
-            )),
+            other => Err(UnknownDevice(other.to_string())),
         }
     }
 }
@@ -83,8 +86,13 @@ impl Precision {
     }
 }
 
+/// A `model.precision` / `--precision` value that names no [`Precision`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown precision {0:?} (expected auto, fp32, bf16, fp16 or int8)")]
+pub struct UnknownPrecision(pub String);
+
 impl std::str::FromStr for Precision {
-    type Err = String;
+    type Err = UnknownPrecision;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "auto" => Ok(Precision::Auto),
@@ -92,9 +100,7 @@ impl std::str::FromStr for Precision {
             "bf16" => Ok(Precision::Bf16),
             "fp16" => Ok(Precision::Fp16),
             "int8" => Ok(Precision::Int8),
-            other => Err(format!(
-                "unknown precision {other:?} (expected auto, fp32, bf16, fp16 or int8)"
-            )),
+            other => Err(UnknownPrecision(other.to_string())),
         }
     }
 }
@@ -350,9 +356,17 @@ mod tests {
     #[test]
     fn device_and_precision_parse_and_name_the_choices() {
         assert_eq!("OpenVINO".parse::<Device>().unwrap(), Device::Openvino);
-        assert!("tpu".parse::<Device>().unwrap_err().contains("openvino"));
+        assert!("tpu"
+            .parse::<Device>()
+            .unwrap_err()
+            .to_string()
+            .contains("openvino"));
         assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
-        assert!("fp8".parse::<Precision>().unwrap_err().contains("int8"));
+        assert!("fp8"
+            .parse::<Precision>()
+            .unwrap_err()
+            .to_string()
+            .contains("int8"));
         for p in ["auto", "fp32", "bf16", "fp16", "int8"] {
             assert_eq!(p.parse::<Precision>().unwrap().to_string(), p);
         }

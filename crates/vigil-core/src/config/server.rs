@@ -134,8 +134,17 @@ impl Default for ServerConfig {
     }
 }
 
+/// Why a `server.stream_deny` / `server.stream_allow` entry is not a network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    #[error("{0:?} is not an IP address or CIDR")]
+    NotAnAddress(String),
+    #[error("{text:?}: prefix length must be 0-{max}")]
+    PrefixLength { text: String, max: u8 },
+}
+
 /// Parses `a.b.c.d/n`, `x::y/n` or a bare address (a single-host network).
-pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), CidrError> {
     let s = s.trim();
     let (addr, len) = match s.split_once('/') {
         Some((a, l)) => (a, Some(l)),
@@ -143,16 +152,18 @@ pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
     };
     let ip: IpAddr = addr
         .parse()
-        .map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+        .map_err(|_| CidrError::NotAnAddress(s.to_string()))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    let len = match len {
-        Some(l) => l
-            .parse::<u8>()
-            .ok()
-            .filter(|n| *n <= max)
-            .ok_or_else(|| format!("{s:?}: prefix length must be 0-{max}"))?,
-        None => max,
-    };
+    let len =
+        match len {
+            Some(l) => l.parse::<u8>().ok().filter(|n| *n <= max).ok_or_else(|| {
+                CidrError::PrefixLength {
+                    text: s.to_string(),
+                    max,
+                }
+            })?,
+            None => max,
+        };
     Ok((ip, len))
 }
 
@@ -269,7 +280,7 @@ impl ServerConfig {
         ] {
             for c in list {
                 if let Err(reason) = parse_cidr(c) {
-                    e.push(InvalidValue::new(key, reason));
+                    e.push(InvalidValue::new(key, reason.to_string()));
                 }
             }
         }
@@ -328,6 +339,47 @@ mod tests {
         for c in DEFAULT_STREAM_DENY {
             assert!(parse_cidr(c).is_ok(), "{c}");
         }
+    }
+
+    /// The typed errors of the config checks other crates call read as the
+    /// plain messages they replaced, word for word.
+    #[test]
+    fn typed_check_errors_keep_their_messages() {
+        let text = |e: &dyn std::error::Error| e.to_string();
+        assert_eq!(
+            text(&parse_cidr("camera.lan").unwrap_err()),
+            "\"camera.lan\" is not an IP address or CIDR"
+        );
+        assert_eq!(
+            text(&parse_cidr("10.0.0.0/33").unwrap_err()),
+            "\"10.0.0.0/33\": prefix length must be 0-32"
+        );
+        assert_eq!(
+            text(&crate::config::check_stream_id("").unwrap_err()),
+            "must not be empty"
+        );
+        assert_eq!(
+            text(&crate::config::check_stream_id("a b").unwrap_err()),
+            "must be 1-64 characters of A-Z a-z 0-9 _ . - (it appears in URLs and metric labels), got \"a b\""
+        );
+        let shard = crate::config::ShardConfig {
+            count: 3,
+            index: None,
+        };
+        assert_eq!(
+            text(&shard.resolve_index(None).unwrap_err()),
+            "shard.count = 3 but shard.index is unset and HOSTNAME is not set; \
+             set shard.index (VIGIL_SHARD_INDEX) or run as a StatefulSet pod"
+        );
+        assert_eq!(
+            text(&shard.resolve_index(Some("vigil-streams")).unwrap_err()),
+            "shard.index is unset and HOSTNAME \"vigil-streams\" does not end in -<ordinal>; \
+             set shard.index (VIGIL_SHARD_INDEX)"
+        );
+        assert_eq!(
+            text(&shard.resolve_index(Some("vigil-5")).unwrap_err()),
+            "HOSTNAME \"vigil-5\" is replica 5 but shard.count is 3"
+        );
     }
 
     #[test]

@@ -28,6 +28,27 @@ impl Default for ShardConfig {
     }
 }
 
+/// Why [`ShardConfig::resolve_index`] cannot tell which replica this is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShardIndexError {
+    #[error(
+        "shard.count = {count} but shard.index is unset and HOSTNAME is not set; \
+         set shard.index (VIGIL_SHARD_INDEX) or run as a StatefulSet pod"
+    )]
+    NoHostname { count: u32 },
+    #[error(
+        "shard.index is unset and HOSTNAME {host:?} does not end in -<ordinal>; \
+         set shard.index (VIGIL_SHARD_INDEX)"
+    )]
+    NoOrdinal { host: String },
+    #[error("HOSTNAME {host:?} is replica {ordinal} but shard.count is {count}")]
+    OrdinalTooHigh {
+        host: String,
+        ordinal: u32,
+        count: u32,
+    },
+}
+
 impl ShardConfig {
     pub fn validate(&self) -> Vec<InvalidValue> {
         let mut e = Vec::new();
@@ -51,34 +72,26 @@ impl ShardConfig {
     /// This replica's index: the configured one, else the hostname's
     /// ordinal suffix; an error when neither says (a misdeployed replica
     /// must not silently run every camera).
-    pub fn resolve_index(&self, hostname: Option<&str>) -> Result<u32, String> {
+    pub fn resolve_index(&self, hostname: Option<&str>) -> Result<u32, ShardIndexError> {
         if let Some(i) = self.index {
             return Ok(i);
         }
         if self.count <= 1 {
             return Ok(0);
         }
-        let host = hostname.ok_or_else(|| {
-            format!(
-                "shard.count = {} but shard.index is unset and HOSTNAME is not set; \
-                 set shard.index (VIGIL_SHARD_INDEX) or run as a StatefulSet pod",
-                self.count
-            )
-        })?;
+        let host = hostname.ok_or(ShardIndexError::NoHostname { count: self.count })?;
         let ordinal = host
             .rsplit_once('-')
             .and_then(|(_, n)| n.parse::<u32>().ok())
-            .ok_or_else(|| {
-                format!(
-                    "shard.index is unset and HOSTNAME {host:?} does not end in -<ordinal>; \
-                     set shard.index (VIGIL_SHARD_INDEX)"
-                )
+            .ok_or_else(|| ShardIndexError::NoOrdinal {
+                host: host.to_string(),
             })?;
         if ordinal >= self.count {
-            return Err(format!(
-                "HOSTNAME {host:?} is replica {ordinal} but shard.count is {}",
-                self.count
-            ));
+            return Err(ShardIndexError::OrdinalTooHigh {
+                host: host.to_string(),
+                ordinal,
+                count: self.count,
+            });
         }
         Ok(ordinal)
     }
@@ -107,11 +120,13 @@ mod tests {
         assert_eq!(shard(1, None).resolve_index(None), Ok(0));
         let e = shard(3, None)
             .resolve_index(Some("vigil-streams"))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("does not end in -<ordinal>"), "{e}");
         let e = shard(3, None)
             .resolve_index(Some("vigil-streams-5"))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("replica 5"), "{e}");
         assert!(shard(3, None).resolve_index(None).is_err());
     }

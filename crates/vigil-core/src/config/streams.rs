@@ -282,20 +282,29 @@ pub fn is_network_url(url: &str) -> bool {
 
 /// Stream ids appear in URLs, metric labels and file names (saved drift
 /// baselines), so they are restricted to a safe alphabet.
-pub fn check_stream_id(id: &str) -> Result<(), String> {
+pub fn check_stream_id(id: &str) -> Result<(), StreamIdError> {
     if id.is_empty() {
-        return Err("must not be empty".into());
+        return Err(StreamIdError::Empty);
     }
     if id.len() > 64
         || !id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
     {
-        return Err(format!(
-            "must be 1-64 characters of A-Z a-z 0-9 _ . - (it appears in URLs and metric labels), got {id:?}"
-        ));
+        return Err(StreamIdError::Alphabet(id.to_string()));
     }
     Ok(())
+}
+
+/// Why a stream id is refused (see [`check_stream_id`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamIdError {
+    #[error("must not be empty")]
+    Empty,
+    #[error(
+        "must be 1-64 characters of A-Z a-z 0-9 _ . - (it appears in URLs and metric labels), got {0:?}"
+    )]
+    Alphabet(String),
 }
 
 impl StreamConfig {
@@ -334,7 +343,7 @@ impl StreamConfig {
         let mut e = Vec::new();
         let bad = |field: &str, reason: String| InvalidValue::new(format!("{key}.{field}"), reason);
         if let Err(reason) = check_stream_id(&self.id) {
-            e.push(bad("id", reason));
+            e.push(bad("id", reason.to_string()));
         }
         if self.url.trim().is_empty() {
             e.push(bad("url", "must not be empty".into()));

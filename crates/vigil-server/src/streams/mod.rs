@@ -890,16 +890,14 @@ fn round2(v: f64) -> f64 {
 
 /// `vigil config check`'s view of one `[[streams]]` entry: its rules and
 /// tracker overrides (the rest is checked by `vigil-core`).
-pub fn check_config_stream(cfg: &StreamConfig, tracker: &TrackerConfig) -> Result<(), String> {
+pub fn check_config_stream(
+    cfg: &StreamConfig,
+    tracker: &TrackerConfig,
+) -> Result<(), vigil_core::config::InvalidValues> {
     let key = format!("streams[{}]", cfg.id);
-    let join = |v: Vec<vigil_core::config::InvalidValue>| {
-        v.iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ")
-    };
-    Rules::compile(cfg, &key).map_err(join)?;
-    cfg.tracker_config(tracker, &key).map_err(join)?;
+    Rules::compile(cfg, &key).map_err(vigil_core::config::InvalidValues)?;
+    cfg.tracker_config(tracker, &key)
+        .map_err(vigil_core::config::InvalidValues)?;
     Ok(())
 }
 
