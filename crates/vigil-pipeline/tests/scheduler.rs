@@ -1,7 +1,8 @@
 //! The engine's scheduling on a fake detector (no model file, milliseconds
-//! per test): source order, skipping, batching, fairness, live-first
-//! priority, motion gating, backpressure and failures. The real-model
-//! counterparts are in `engine.rs` and `tests/capacity.rs`.
+//! per test): source order, skipping, batching, `max_wait_ms`, fairness,
+//! live-first priority, motion gating, backpressure (from the detector and
+//! from a slow sink), stopping and failures. What needs the real model is in
+//! `engine.rs` and `tests/capacity.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly on broken setup
 
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,8 @@ struct TagSource {
     n: u64,
     live: bool,
     feed: Option<Receiver<()>>,
+    /// Wall-clock time between frames (a camera's frame interval).
+    pace: Option<Duration>,
     /// Overrides the tagged picture (motion tests need real pictures).
     picture: Option<Box<dyn Fn(u64) -> ImageBgr + Send>>,
 }
@@ -44,8 +47,15 @@ impl TagSource {
             n,
             live: false,
             feed: None,
+            pace: None,
             picture: None,
         })
+    }
+
+    /// The same source delivering a frame every `interval`.
+    fn paced(mut self: Box<Self>, interval: Duration) -> Box<Self> {
+        self.pace = Some(interval);
+        self
     }
 
     /// A live source that sends one frame per message on `feed`, and ends
@@ -57,6 +67,7 @@ impl TagSource {
             n: u64::MAX,
             live: true,
             feed: Some(feed),
+            pace: None,
             picture: None,
         })
     }
@@ -71,6 +82,9 @@ impl FrameSource for TagSource {
             if feed.recv().is_err() {
                 return Ok(None);
             }
+        }
+        if let Some(p) = self.pace {
+            std::thread::sleep(p);
         }
         let i = self.next;
         self.next += 1;
@@ -523,4 +537,112 @@ fn single_images_share_the_batcher_and_get_their_own_answers() {
         .ok()
         .expect("no other engine handle")
         .shutdown();
+}
+
+#[test]
+fn a_lone_stream_does_not_wait_for_companions_that_cannot_come() {
+    // max_wait is 10 s, but a lone camera never has a second frame ready
+    // when its frame reaches the batcher: each frame must run at once and
+    // alone (a batcher that waited for companions would hold each for 10 s).
+    // The bound is half of max_wait.
+    let e = Engine::start(
+        FakeDetector::new(),
+        EngineConfig {
+            batch: BatchConfig {
+                max_size: 8,
+                max_wait_ms: 10_000,
+            },
+            ..config(8, JobPriority::Background)
+        },
+    );
+    let (feed_tx, feed_rx) = bounded::<()>(1);
+    let rec = Recorder::default();
+    let h = e.add_stream(
+        TagSource::camera(1, feed_rx),
+        Box::new(rec.clone()),
+        None,
+        opts("lone"),
+    );
+    for n in 1..=3 {
+        feed_tx.send(()).unwrap();
+        wait_for(
+            &format!("frame {n} reaches the sink without waiting max_wait"),
+            Duration::from_secs(5),
+            || rec.seen().len() == n,
+        );
+    }
+    drop(feed_tx);
+    join(h);
+    e.shutdown();
+    let seen = rec.seen();
+    assert!(seen.iter().all(|s| s.processed && s.batch == 1), "{seen:?}");
+}
+
+#[test]
+fn stop_ends_a_stream_cleanly() {
+    let e = Engine::start(FakeDetector::new(), config(2, JobPriority::Background));
+    let rec = Recorder::default();
+    let h = e.add_stream(
+        TagSource::file(1, 10_000).paced(Duration::from_millis(2)),
+        Box::new(rec.clone()),
+        None,
+        opts("s"),
+    );
+    // Stop it once it is demonstrably running.
+    wait_for("the stream has delivered 5 frames", LIMIT, || {
+        rec.seen().len() >= 5
+    });
+    h.stop();
+    // The frames already in flight are finished first.
+    let s = join(h);
+    e.shutdown();
+    assert!(s.stopped, "{s:?}");
+    assert!(s.decoded < 10_000, "{s:?}");
+    assert_eq!(rec.seen().len() as u64, s.decoded);
+}
+
+/// A sink slower than the decoder (e.g. a video encoder) must hold the decoder
+/// back through the ring instead of letting frames pile up in memory.
+#[test]
+fn a_slow_sink_bounds_the_frames_in_flight() {
+    #[derive(Clone, Default)]
+    struct Slow(Arc<Mutex<u64>>);
+    impl FrameSink for Slow {
+        fn on_frame(&mut self, _r: FrameResult) -> Result<(), PipelineError> {
+            std::thread::sleep(Duration::from_millis(5));
+            *self.0.lock().unwrap() += 1;
+            Ok(())
+        }
+        fn finish(&mut self, _s: &StreamSummary) -> Result<(), PipelineError> {
+            Ok(())
+        }
+    }
+    let e = Engine::start(FakeDetector::new(), config(4, JobPriority::Background));
+    let sink = Slow::default();
+    let mut o = opts("slow-sink");
+    o.skip = SkipPolicy::Every(10);
+    o.ring_capacity = 4;
+    o.max_in_flight = 16;
+    let h = e.add_stream(TagSource::file(1, 300), Box::new(sink.clone()), None, o);
+    let stats = Arc::clone(h.stats());
+    // Samples the gap while the stream runs (at most 2,000 samples).
+    let mut worst = 0u64;
+    for _ in 0..2000 {
+        if h.is_finished() {
+            break;
+        }
+        let decoded = stats.decoded.load(std::sync::atomic::Ordering::SeqCst);
+        let done = *sink.0.lock().unwrap();
+        worst = worst.max(decoded.saturating_sub(done));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let s = join(h);
+    e.shutdown();
+    assert_eq!(s.decoded, 300);
+    assert_eq!(*sink.0.lock().unwrap(), 300);
+    // ring (4) + in flight (16) + the frame the decoder holds + sampling slack.
+    assert!(
+        worst <= 4 + 16 + 2,
+        "up to {worst} frames between decoder and sink"
+    );
 }
