@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{data, ffmpeg, vigil};
+/// Decodes the whole first video stream with ffprobe and counts its frames.
+use vigil_testkit::probe_video as probe;
 
 /// Limit for a run over the whole of vtest.avi (about 20-40 s in a debug build
 /// on an idle machine; tests run in parallel on few cores).
@@ -76,48 +78,6 @@ fn short_clip(dir: &Path, name: &str, frames: u32) -> PathBuf {
     support::sample_clip(&out, frames, &["-c:v", "ffv1"]);
     assert!(out.is_file());
     out
-}
-
-struct Probe {
-    codec: String,
-    width: u64,
-    height: u64,
-    frames: u64,
-}
-
-/// Decodes the whole first video stream with ffprobe and counts its frames.
-fn probe(video: &Path) -> Probe {
-    let mut cmd = Command::new("ffprobe");
-    cmd.args([
-        "-v",
-        "error",
-        "-count_frames",
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "stream=codec_name,width,height,nb_read_frames",
-        "-of",
-        "json",
-        s(video),
-    ]);
-    let r = run_bounded(cmd, TOOL_RUN);
-    assert!(
-        r.status.success(),
-        "ffprobe {} failed: {}",
-        video.display(),
-        r.stderr
-    );
-    let v: Value = serde_json::from_str(&r.stdout).expect("ffprobe JSON");
-    let st = &v["streams"][0];
-    Probe {
-        codec: st["codec_name"].as_str().unwrap_or_default().to_string(),
-        width: st["width"].as_u64().unwrap_or(0),
-        height: st["height"].as_u64().unwrap_or(0),
-        frames: st["nb_read_frames"]
-            .as_str()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0),
-    }
 }
 
 // --- JSON helpers ---------------------------------------------------------------

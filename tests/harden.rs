@@ -388,12 +388,9 @@ data = b''.join(z.compress(row) for _ in range(h)) + z.flush()
 png = b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IDAT', data) + chunk(b'IEND', b'')
 open(sys.argv[1], 'wb').write(png)
 "#;
-    let status = std::process::Command::new("/usr/bin/python3")
-        .args(["-c", script])
-        .arg(path)
-        .status()
-        .expect("run /usr/bin/python3");
-    assert!(status.success());
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    cmd.args(["-c", script]).arg(path);
+    support::run_bounded(cmd, Duration::from_secs(60)).assert_success("writing the PNG");
 }
 
 /// The daemon's peak resident memory so far (kB).

@@ -243,13 +243,7 @@ fn job_runs_to_completion_with_video_and_detections() {
     assert_eq!(v.header("content-type"), Some("video/mp4"));
     let out = tmp.path().join("out.mp4");
     std::fs::write(&out, &v.body).unwrap();
-    let probe = Command::new("ffprobe")
-        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
-        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-        .arg(&out)
-        .output()
-        .expect("ffprobe");
-    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "40");
+    assert_eq!(vigil_testkit::probe_video(&out).frames, 40);
 
     let det = d.get(&format!("/v1/jobs/{id}/detections"));
     assert_eq!(det.status, 200);

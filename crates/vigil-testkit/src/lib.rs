@@ -3,7 +3,7 @@
 //! hanging, child processes that are killed when they overrun or when the test
 //! fails, and thread joins with a limit; on top of those the daemon handle
 //! ([`Daemon`], with its HTTP client [`http`]), the clip makers ([`ffmpeg`],
-//! [`sample_clip`], [`sample_h264`], [`lavfi_clip`]) and the real servers
+//! [`sample_clip`], [`sample_h264`], [`lavfi_clip`], [`probe_video`]) and the real servers
 //! tests talk to ([`Mosquitto`], [`NatsServer`], [`WebhookReceiver`]).
 //!
 //! Why a crate: the same helpers were copied into five test folders, and the
@@ -33,8 +33,8 @@ mod webhook;
 pub use daemon::{Daemon, READY_LIMIT};
 pub use http::{http, HttpResponse};
 pub use media::{
-    data, ffmpeg, ffmpeg_bounded, lavfi_clip, repo_root, sample_clip, sample_h264, vtest,
-    FFMPEG_LIMIT,
+    data, ffmpeg, ffmpeg_bounded, lavfi_clip, probe_video, repo_root, sample_clip, sample_h264,
+    vtest, VideoProbe, FFMPEG_LIMIT,
 };
 pub use services::{Mosquitto, NatsServer, RtspServer};
 pub use webhook::{reply_status, Hook, Reply, WebhookReceiver};

@@ -95,3 +95,44 @@ pub fn lavfi_clip(out: &Path, source: &str, seconds: Option<u32>, out_args: &[&s
     args.push(utf8(out));
     ffmpeg(&args);
 }
+
+/// What ffprobe decodes of a file's first video stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoProbe {
+    pub codec: String,
+    pub width: u64,
+    pub height: u64,
+    /// Frames actually decoded (`-count_frames`), not the header's claim.
+    pub frames: u64,
+}
+
+/// Decodes the whole first video stream of `path` with ffprobe (within
+/// [`FFMPEG_LIMIT`]) and counts its frames; a file ffprobe refuses fails
+/// the test with its stderr.
+pub fn probe_video(path: &Path) -> VideoProbe {
+    let mut cmd = Command::new("ffprobe");
+    cmd.args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args([
+            "-show_entries",
+            "stream=codec_name,width,height,nb_read_frames",
+        ])
+        .args(["-of", "json"])
+        .arg(path);
+    let r = run_bounded(cmd, FFMPEG_LIMIT);
+    r.assert_success(&format!("ffprobe {}", path.display()));
+    let v: serde_json::Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("ffprobe {}: not JSON ({e}): {}", path.display(), r.stdout));
+    let st = &v["streams"][0];
+    let number = |key: &str| {
+        st[key]
+            .as_u64()
+            .or_else(|| st[key].as_str().and_then(|n| n.parse().ok()))
+            .unwrap_or_else(|| panic!("ffprobe {}: no {key} in {v}", path.display()))
+    };
+    VideoProbe {
+        codec: st["codec_name"].as_str().unwrap_or_default().to_string(),
+        width: number("width"),
+        height: number("height"),
+        frames: number("nb_read_frames"),
+    }
+}
