@@ -193,8 +193,9 @@ pub fn markdown(r: &BenchReport) -> String {
                 s,
                 "A cloud vision API at USD {} per 1,000 images, called on the same {:.0} frames a camera sends it a month, \
                  costs **USD {:.2} per camera-month**. Owning the machine is cheaper above {:.0} frames a month \
-                 ({:.2} cameras like these).\n",
-                r.api_price_per_1000, c.frames_per_camera_month, c.api_per_camera_month, c.break_even_frames_per_month, c.break_even_cameras
+                 ({} cameras like these).\n",
+                r.api_price_per_1000, c.frames_per_camera_month, c.api_per_camera_month, c.break_even_frames_per_month,
+                significant(c.break_even_cameras)
             );
         }
         (None, Some(_)) => {
@@ -302,9 +303,27 @@ fn plot(r: &BenchReport, path: &Path) -> Result<(), Box<dyn std::error::Error>> 
     Ok(())
 }
 
+/// Three significant digits: a break-even far below one camera (0.003) must
+/// not print as "0.00".
+fn significant(x: f64) -> String {
+    if !x.is_finite() || x == 0.0 {
+        return format!("{x}");
+    }
+    let decimals = (2 - x.abs().log10().floor() as i32).clamp(0, 6) as usize;
+    format!("{x:.decimals$}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn break_even_below_one_camera_keeps_its_digits() {
+        assert_eq!(significant(0.002_88), "0.00288");
+        assert_eq!(significant(2.5), "2.50");
+        assert_eq!(significant(1234.4), "1234");
+        assert_eq!(significant(0.0), "0");
+    }
 
     fn step(n: usize, fps_total: f64) -> Step {
         Step {
