@@ -16,10 +16,111 @@ fn openvino_library() -> PathBuf {
     p
 }
 
-/// What `auto` must resolve to without CUDA, even with the OpenVINO library:
-/// the CPU provider at the model's own precision (OpenVINO is opt-in).
+/// What `auto` must resolve to without CUDA, with the OpenVINO library: on an
+/// Intel CPU with AMX-BF16 OpenVINO in BF16, elsewhere the CPU provider at
+/// the model's own precision.
 fn expected_auto() -> (&'static str, &'static str) {
-    ("cpu", "fp32")
+    let cpu = vigil_detect::CpuFeatures::detect();
+    if vigil_detect::runtime::auto_prefers_openvino(cpu) {
+        ("openvino", "bf16")
+    } else {
+        ("cpu", "fp32")
+    }
+}
+
+/// The AMX branch of `auto`, tried on any CPU: the daemon reads a
+/// Sapphire Rapids `/proc/cpuinfo` (`VIGIL_CPUINFO`) and must take OpenVINO
+/// in BF16 with one session, say why, and still detect; the same daemon on
+/// a CPU without AMX (AVX-512 BF16 only), or with AMX but a runtime build
+/// without the OpenVINO provider, must keep the CPU provider.
+#[test]
+fn auto_takes_openvino_bf16_on_an_amx_cpu_and_the_cpu_provider_without_amx() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let flags = "fpu sse4_2 avx2 avx512f avx512_bf16 avx512_fp16";
+    let cpu_library = support::root().join("third_party/onnxruntime/libonnxruntime.so");
+    let amx = " amx_bf16 amx_tile amx_int8";
+    for (name, extra, library, device, precision, why) in [
+        (
+            "amx",
+            amx,
+            openvino_library(),
+            "openvino",
+            "bf16",
+            "AMX-BF16",
+        ),
+        (
+            "no-amx",
+            "",
+            openvino_library(),
+            "cpu",
+            "fp32",
+            "no AMX-BF16",
+        ),
+        // AMX, but a runtime build without the OpenVINO provider.
+        (
+            "amx-cpu-build",
+            amx,
+            cpu_library.clone(),
+            "cpu",
+            "fp32",
+            "no OpenVINO provider",
+        ),
+    ] {
+        let cpuinfo = tmp.path().join(format!("cpuinfo-{name}"));
+        std::fs::write(
+            &cpuinfo,
+            format!(
+                "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: {flags}{extra}\n\n\
+                 processor\t: 1\nvendor_id\t: GenuineIntel\nflags\t\t: {flags}{extra}\n"
+            ),
+        )
+        .expect("cpuinfo");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config = format!(
+            "[server]\nlisten = \"{addr}\"\n[storage]\ndir = \"{}\"\n[model]\n\
+             device = \"auto\"\nort_library = \"{}\"\n",
+            tmp.path().join(format!("store-{name}")).display(),
+            library.display()
+        );
+        let cpuinfo = cpuinfo.display().to_string();
+        let mut node = support::start_node_env(
+            tmp.path(),
+            name,
+            "serve",
+            &addr,
+            &config,
+            &[("ORT_DYLIB_PATH", ""), ("VIGIL_CPUINFO", cpuinfo.as_str())],
+        );
+        node.wait_ready();
+        let ready = node.get_json("/readyz");
+        assert_eq!(ready["device"], device, "{name}: {ready}");
+        assert_eq!(ready["precision"], precision, "{name}: {ready}");
+        let log = node.log();
+        assert!(log.contains(why), "{name}: the log must say why: {log}");
+        // One OpenVINO session with every core (two single-thread ones ran at
+        // half speed); one CPU-provider session per core.
+        let sessions = if device == "openvino" {
+            1
+        } else {
+            vigil_detect::available_cores().clamp(1, 4)
+        };
+        assert!(
+            log.contains(&format!("sessions={sessions}"))
+                || log.contains(&format!("\"sessions\":{sessions}")),
+            "{name}: auto must run {sessions} session(s): {log}"
+        );
+        let photo = std::fs::read(support::data("photos/person.jpg")).expect("photo");
+        let r = node.req("POST", "/v1/detect", &photo);
+        assert_eq!(r.status, 200, "{name}: {}", r.text());
+        let body: serde_json::Value = serde_json::from_str(&r.text()).expect("JSON");
+        let people = body["detections"]
+            .as_array()
+            .expect("detections")
+            .iter()
+            .filter(|d| d["label"] == "person")
+            .count();
+        assert!(people >= 1, "{name}: the person on person.jpg: {body}");
+    }
 }
 
 #[test]

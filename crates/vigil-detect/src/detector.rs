@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use ort::session::Session;
 use ort::value::{TensorRef, ValueType};
-use vigil_core::config::{auto_intra_threads, auto_sessions, Count, ModelConfig};
+use vigil_core::config::{auto_intra_threads, auto_sessions, Count, Device, ModelConfig};
 use vigil_core::{Detection, ImageBgr};
 
 use crate::postprocess::{decode, DecodeParams, NmsParams};
@@ -32,10 +32,15 @@ pub fn available_cores() -> usize {
 }
 
 /// `model.sessions` with `auto` resolved for the configured device (an
-/// `auto` device counts as a CPU one; [`vigil_core::config::auto_sessions`]).
+/// `auto` device counts as a CPU one, or as OpenVINO where `auto` takes it:
+/// an Intel CPU with AMX-BF16; [`vigil_core::config::auto_sessions`]).
 pub fn resolved_sessions(cfg: &ModelConfig) -> usize {
+    let device = match cfg.device {
+        Device::Auto => crate::runtime::auto_device_without_cuda(cfg.ort_library.as_deref()),
+        d => d,
+    };
     cfg.sessions
-        .or_else(|| auto_sessions(cfg.device, available_cores()))
+        .or_else(|| auto_sessions(device, available_cores()))
         .max(1)
 }
 

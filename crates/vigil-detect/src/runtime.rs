@@ -51,6 +51,9 @@ pub fn resolve_library(configured: Option<&Path>, device: Device) -> Result<Path
     }
     let preference: [&str; 2] = match device {
         Device::Openvino => [SETUP_OPENVINO_LIBRARY, SETUP_CPU_LIBRARY],
+        Device::Auto if auto_prefers_openvino(CpuFeatures::detect()) => {
+            [SETUP_OPENVINO_LIBRARY, SETUP_CPU_LIBRARY]
+        }
         Device::Cpu | Device::Cuda | Device::Auto => [SETUP_CPU_LIBRARY, SETUP_OPENVINO_LIBRARY],
     };
     let mut roots: Vec<PathBuf> = Vec::new();
@@ -140,11 +143,16 @@ pub struct CpuFeatures {
 }
 
 impl CpuFeatures {
-    /// Reads `/proc/cpuinfo`; all false where it is unreadable (not Linux).
+    /// Reads `/proc/cpuinfo` (or the file `VIGIL_CPUINFO` names, so that the
+    /// choice `auto` makes on another CPU can be tried and tested here); all
+    /// false where it is unreadable (not Linux).
     pub fn detect() -> CpuFeatures {
         static F: OnceLock<CpuFeatures> = OnceLock::new();
         *F.get_or_init(|| {
-            std::fs::read_to_string("/proc/cpuinfo")
+            let path = std::env::var_os("VIGIL_CPUINFO")
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| "/proc/cpuinfo".into());
+            std::fs::read_to_string(path)
                 .map(|t| CpuFeatures::parse(&t))
                 .unwrap_or_default()
         })
@@ -285,17 +293,49 @@ pub fn create_session(
                 None,
                 Some("CUDA initialised".to_string()),
             ),
+            Err(cuda_err)
+                if auto_prefers_openvino(cpu) && has_openvino_provider(&loaded.library) =>
+            {
+                let hint = openvino_hint(opts.precision, cpu)?;
+                match build(env, model, opts, threads, Ep::Openvino(hint)) {
+                    Ok(s) => {
+                        let reason = format!(
+                            "CUDA unavailable ({cuda_err}); OpenVINO {}: this CPU has AMX-BF16 \
+                             (BF16 session calls 2.5x the CPU provider's, BENCHMARKS.md)",
+                            hint.as_str()
+                        );
+                        tracing::info!(reason = %reason, "using OpenVINO");
+                        (s, ResolvedDevice::Openvino, Some(hint), Some(reason))
+                    }
+                    Err(ov_err) => {
+                        let reason = format!(
+                            "CUDA unavailable ({cuda_err}); OpenVINO failed on this AMX CPU \
+                             ({ov_err}; library {lib}); the CPU provider"
+                        );
+                        tracing::warn!(reason = %reason, "using the CPU provider");
+                        (
+                            build(env, model, opts, threads, Ep::Cpu)?,
+                            ResolvedDevice::Cpu,
+                            None,
+                            Some(reason),
+                        )
+                    }
+                }
+            }
             Err(cuda_err) => {
-                // OpenVINO is opt-in, not part of `auto`: its BF16 session
-                // call is 2.5x the CPU provider's on this 2-core AMX VM, yet
-                // end to end (`benches/backends.sh`: decoding, preprocessing
-                // and several sessions share the cores) it ran at 0.49x (2
-                // sessions) to 0.93x (1 session) of the CPU provider, whose
-                // 2 x 1-thread sessions were the fastest configuration.
-                let reason = format!(
-                    "CUDA unavailable ({cuda_err}); the CPU provider (OpenVINO only with \
-                     device = \"openvino\": slower end to end here, see BENCHMARKS.md)"
-                );
+                // Without AMX, OpenVINO is opt-in: on a CPU with AVX-512
+                // but no AMX its FP32 ran 1.03x and its BF16 0.83x the CPU
+                // provider's two single-thread sessions end to end
+                // (`benches/backends.sh`, BENCHMARKS.md, session 14); only
+                // an INT8 file (opt-in, it changes detections) ran faster.
+                let why = if auto_prefers_openvino(cpu) {
+                    "this CPU has AMX-BF16 but the ONNX Runtime library has no OpenVINO \
+                     provider: use the onnxruntime-openvino build `make setup` fetches"
+                } else {
+                    "no AMX-BF16 here: OpenVINO only with device = \"openvino\", see \
+                     BENCHMARKS.md"
+                };
+                let reason = format!("CUDA unavailable ({cuda_err}); the CPU provider ({why})");
                 tracing::info!(reason = %reason, "using the CPU provider");
                 (
                     build(env, model, opts, threads, Ep::Cpu)?,
@@ -325,6 +365,39 @@ pub fn create_session(
             reason,
         },
     ))
+}
+
+/// Whether `device = "auto"` takes OpenVINO (in BF16) when CUDA is absent:
+/// only on an Intel CPU with AMX-BF16, the one place OpenVINO's session call
+/// is far ahead of the CPU provider's (20.7 vs 52.6 ms, BUILD-NOTES). Without
+/// AMX the CPU provider's two single-thread sessions were as fast end to
+/// end (BENCHMARKS.md, session 14), so `auto` keeps it.
+pub fn auto_prefers_openvino(cpu: CpuFeatures) -> bool {
+    cpu.intel && cpu.amx_bf16
+}
+
+/// What `device = "auto"` is expected to become without CUDA, before any
+/// session exists (to size `sessions = "auto"`): OpenVINO where
+/// [`auto_prefers_openvino`] and the library `auto` would load has the
+/// OpenVINO provider beside it, else the CPU provider. `create_session`
+/// makes the same choice, and falls back to the CPU provider if OpenVINO
+/// then fails.
+pub fn auto_device_without_cuda(configured: Option<&Path>) -> Device {
+    if !auto_prefers_openvino(CpuFeatures::detect()) {
+        return Device::Cpu;
+    }
+    match resolve_library(configured, Device::Auto) {
+        Ok(lib) if has_openvino_provider(&lib) => Device::Openvino,
+        _ => Device::Cpu,
+    }
+}
+
+/// Whether ONNX Runtime's OpenVINO provider library sits beside `lib`
+/// (the `onnxruntime-openvino` build has it; the plain CPU build does not).
+fn has_openvino_provider(lib: &Path) -> bool {
+    let real = std::fs::canonicalize(lib).unwrap_or_else(|_| lib.to_path_buf());
+    real.parent()
+        .is_some_and(|d| d.join("libonnxruntime_providers_openvino.so").is_file())
 }
 
 /// The OpenVINO CPU plugin's `INFERENCE_PRECISION_HINT` for a requested
@@ -480,6 +553,13 @@ mod tests {
         let a = CpuFeatures::parse(ZEN2);
         assert!(!a.intel && !a.bf16);
         assert_eq!(CpuFeatures::parse(""), CpuFeatures::default());
+    }
+
+    #[test]
+    fn auto_takes_openvino_only_on_intel_with_amx() {
+        assert!(auto_prefers_openvino(CpuFeatures::parse(SPR)));
+        assert!(!auto_prefers_openvino(CpuFeatures::parse(SPR_NO_AMX)));
+        assert!(!auto_prefers_openvino(CpuFeatures::parse(ZEN2)));
     }
 
     #[test]

@@ -182,7 +182,8 @@ fn auto_device_resolves_to_the_device_this_machine_has() {
     if expect_cuda() {
         assert_eq!(got, "cuda");
     } else {
-        // Without CUDA, auto takes the CPU provider (OpenVINO is opt-in).
+        // Without CUDA, auto takes the CPU provider here: the harness's
+        // ONNX Runtime library has no OpenVINO provider.
         assert_eq!(got, "cpu");
     }
 }

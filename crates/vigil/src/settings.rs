@@ -15,8 +15,8 @@ pub struct GlobalArgs {
     /// ONNX model (an Ultralytics YOLOv8/11/12 detection export).
     #[arg(long, global = true, value_name = "PATH")]
     pub model: Option<PathBuf>,
-    /// cpu, cuda, openvino, or auto (CUDA if it works, else the CPU provider;
-    /// OpenVINO only when asked for).
+    /// cpu, cuda, openvino, or auto (CUDA if it works, else OpenVINO BF16 on
+    /// an Intel CPU with AMX-BF16, else the CPU provider).
     #[arg(long, global = true, value_name = "DEVICE")]
     pub device: Option<Device>,
     /// auto, fp32, bf16, fp16 or int8 [default: auto = BF16 on OpenVINO where
