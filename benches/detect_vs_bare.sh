@@ -10,12 +10,18 @@
 # Prints each round, then medians and the ratios detect-P50 / bare-P50
 # (goal <= 1.1) and c8 / c1 throughput (goal >= 1.2).
 #
-# Usage: benches/detect_vs_bare.sh [ROUNDS=5] [REQUESTS=40] [THREADS=2] [IMAGE=data/photos/dog.jpg]
+# SESSIONS=N (default 1) runs the daemon with N sessions of THREADS threads
+# each (`SESSIONS=2 ... 1` is the `auto` config on 2 cores); the bare floor
+# stays one session of THREADS threads, what one request meets.
+# VIGIL_NO_BUILD=1 uses the release binaries as they are.
+#
+# Usage: [SESSIONS=1] benches/detect_vs_bare.sh [ROUNDS=5] [REQUESTS=40] [THREADS=2] [IMAGE=data/photos/dog.jpg]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5} requests=${2:-40} threads=${3:-2} image=${4:-data/photos/dog.jpg}
 export ORT_DYLIB_PATH=${ORT_DYLIB_PATH:-$PWD/third_party/onnxruntime/libonnxruntime.so}
-cargo build -q --release -p vigil -p vigil-benches
+sessions=${SESSIONS:-1}
+[ -n "${VIGIL_NO_BUILD:-}" ] || cargo build -q --release -p vigil -p vigil-benches
 work=$(mktemp -d)
 pid=
 cleanup() {
@@ -31,7 +37,7 @@ listen = "127.0.0.1:$port"
 dir = "$work/store"
 [model]
 device = "cpu"
-sessions = 1
+sessions = $sessions
 intra_threads = $threads
 TOML
 clip=$work/clip.avi
