@@ -651,35 +651,6 @@ fn frames_above_max_pixels_fail_the_stream_and_rings_fit_the_byte_budget() {
     );
 }
 
-/// A fake camera on `listener`: every request head it gets (up to the blank
-/// line) goes down the channel and is answered with `reply`, then the
-/// connection is closed.
-fn recording_server(listener: TcpListener, reply: String) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { return };
-            conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
-            let mut head = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                match conn.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => head.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = conn.write_all(reply.as_bytes());
-            if tx
-                .send(String::from_utf8_lossy(&head).into_owned())
-                .is_err()
-            {
-                return;
-            }
-        }
-    });
-    rx
-}
-
 /// DNS rebinding and redirects: an API stream named by host is opened at
 /// the address the policy checked, never by name (FFmpeg used to resolve
 /// the name again, so a hostile DNS server could answer an internal address
@@ -702,10 +673,10 @@ fn api_streams_open_the_checked_address_never_the_name_and_follow_no_redirect() 
     let iport = internal.local_addr().unwrap().port();
     let rtsp = TcpListener::bind("127.0.0.1:0").unwrap();
     let rport = rtsp.local_addr().unwrap().port();
-    let rtsp_heads = recording_server(rtsp, String::new());
+    let rtsp_heads = support::record_request_heads(rtsp, String::new());
     let http = TcpListener::bind("127.0.0.1:0").unwrap();
     let hport = http.local_addr().unwrap().port();
-    let http_heads = recording_server(
+    let http_heads = support::record_request_heads(
         http,
         format!(
             "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.2:{iport}/latest/meta-data\r\n\
@@ -813,21 +784,12 @@ fn nats_credentials_show_neither_in_readyz_nor_logs_nor_config_errors() {
         tmp.path().join("store").display()
     );
     let n = support::start_node(tmp.path(), "worker", "worker", &addr, &config);
-    let start = Instant::now();
-    let body = loop {
-        if let Ok(r) = http(&n.addr, "GET", "/readyz", &[], b"") {
-            let body = r.text();
-            if r.status == 503 && body.contains("retrying") {
-                break body;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no 503 from the worker's /readyz\nlog:\n{}",
-            n.log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let body = support::try_wait_until(Duration::from_secs(60), || {
+        let r = http(&n.addr, "GET", "/readyz", &[], b"").ok()?;
+        let body = r.text();
+        (r.status == 503 && body.contains("retrying")).then_some(body)
+    })
+    .unwrap_or_else(|| panic!("no 503 from the worker's /readyz\nlog:\n{}", n.log()));
     assert!(
         !body.contains("s3cret") && body.contains("nats://***@127.0.0.1"),
         "{body}"
@@ -885,25 +847,14 @@ fn streams_and_jobs_beyond_their_caps_are_refused() {
             j["status"] == "succeeded" || j["status"] == "failed"
         })
     };
-    let j = job(&n);
-    assert_eq!(j["status"], "failed", "{j}");
-    assert!(
-        j["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("jobs.max_frames (10)"),
-        "{j}"
-    );
+    let fails_naming = |n: &Node, cap: &str| {
+        let j = job(n);
+        assert_eq!(j["status"], "failed", "{j}");
+        assert!(j["error"].as_str().unwrap_or_default().contains(cap), "{j}");
+    };
+    fails_naming(&n, "jobs.max_frames (10)");
     drop(n);
     n = start(tmp.path(), "", "[jobs]\nworkers = 1\nmax_pixels = 10000\n");
-    let j = job(&n);
-    assert_eq!(j["status"], "failed", "{j}");
-    assert!(
-        j["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("jobs.max_pixels (10000)"),
-        "{j}"
-    );
+    fails_naming(&n, "jobs.max_pixels (10000)");
     assert_eq!(req(&n, "GET", "/healthz", &[], b"").status, 200);
 }

@@ -35,8 +35,9 @@ pub fn vigil() -> Command {
 /// a different subset of this shared module.
 #[allow(unused_imports)]
 pub use vigil_testkit::{
-    ffmpeg, free_port, http, join_bounded, lavfi_clip, run_bounded, sample_clip, sample_h264,
-    try_wait_until, wait_for, wait_until, ChildGuard, Finished, HttpResponse,
+    ffmpeg, free_port, http, join_bounded, lavfi_clip, record_request_heads, run_bounded,
+    sample_clip, sample_h264, try_wait_until, wait_for, wait_until, ChildGuard, Finished,
+    HttpResponse,
 };
 
 /// A running `vigil serve` or `vigil worker` (the testkit's daemon handle).

@@ -117,6 +117,39 @@ fn parse_response(raw: &[u8]) -> std::io::Result<HttpResponse> {
     })
 }
 
+/// A fake camera or server on `listener`: every request head it gets (up
+/// to the blank line) goes down the channel and is answered with `reply`
+/// (empty: no answer), then the connection is closed. Tests use it to see
+/// exactly what FFmpeg asked for and where.
+pub fn record_request_heads(
+    listener: std::net::TcpListener,
+    reply: String,
+) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = conn.write_all(reply.as_bytes());
+            if tx
+                .send(String::from_utf8_lossy(&head).into_owned())
+                .is_err()
+            {
+                return;
+            }
+        }
+    });
+    rx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,7 +31,7 @@ mod services;
 mod webhook;
 
 pub use daemon::{Daemon, READY_LIMIT};
-pub use http::{http, HttpResponse};
+pub use http::{http, record_request_heads, HttpResponse};
 pub use media::{
     data, ffmpeg, ffmpeg_bounded, lavfi_clip, probe_video, repo_root, sample_clip, sample_h264,
     vtest, VideoProbe, FFMPEG_LIMIT,

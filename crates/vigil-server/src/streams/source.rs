@@ -418,35 +418,6 @@ mod tests {
         );
     }
 
-    /// Listens on `addr` and sends every request head it gets (up to the
-    /// blank line) down the channel, then hangs up: a camera that records
-    /// what FFmpeg asked for.
-    fn recording_camera(listener: std::net::TcpListener) -> std::sync::mpsc::Receiver<String> {
-        use std::io::Read;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                conn.set_read_timeout(Some(Duration::from_secs(5))).ok();
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                if tx
-                    .send(String::from_utf8_lossy(&head).into_owned())
-                    .is_err()
-                {
-                    return;
-                }
-            }
-        });
-        rx
-    }
-
     /// DNS rebinding against an API stream: the name resolves to an allowed
     /// address for the check and to a denied one afterwards. FFmpeg must be
     /// given the checked address (it never resolves the name), and the
@@ -458,7 +429,7 @@ mod tests {
         let port = allowed.local_addr().unwrap().port();
         let denied = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         denied.set_nonblocking(true).unwrap();
-        let requests = recording_camera(allowed);
+        let requests = vigil_testkit::record_request_heads(allowed, String::new());
         let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let n = Arc::clone(&lookups);
         let policy = SourcePolicy::from_config(&vigil_core::config::ServerConfig {
