@@ -20,6 +20,10 @@ fn detector() -> Detector {
 fn benches(c: &mut Criterion) {
     // dog.jpg is 768x576, the size of the sample clip's frames.
     let img = image_io::load_image(&vigil_benches::require("data/photos/dog.jpg")).expect("photo");
+    let jpeg = std::fs::read(vigil_benches::require("data/photos/dog.jpg")).expect("photo bytes");
+    c.bench_function("decode jpeg 768x576", |b| {
+        b.iter(|| image_io::decode_untrusted_image(&jpeg, "bench", u64::MAX).expect("decode"))
+    });
     let mut buf = vec![0f32; 3 * 640 * 640];
     c.bench_function("preprocess 768x576->640", |b| {
         b.iter(|| preprocess_into(&img, 640, 640, &mut buf).expect("preprocess"))

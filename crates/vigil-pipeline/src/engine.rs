@@ -24,7 +24,7 @@ use vigil_core::config::{BatchConfig, JobPriority, ModelConfig};
 use vigil_core::{Detection, Frame, FrameIndex, ImageBgr, PtsMs, StreamId};
 use vigil_detect::{DetectError, Detector, DetectorOptions};
 
-use crate::ctx::{lock, spawn, Decoded, InferJob, PreJob, Reply, Shared, StreamCtx};
+use crate::ctx::{lock, spawn, Decoded, InferJob, PreJob, Reply, Shared, StreamCtx, TensorPool};
 use crate::error::PipelineError;
 use crate::infer::BatchDetector;
 use crate::motion::{Feedback, MotionGate};
@@ -142,6 +142,9 @@ impl Engine {
             live_in_flight: Arc::new(AtomicUsize::new(0)),
             stats: Arc::clone(&stats),
             pending: AtomicUsize::new(0),
+            // What can be in flight: a batch per session, one being
+            // letterboxed and one waiting per hop.
+            tensors: TensorPool::new(max * (detectors.len() + 2)),
         });
         // One batch's worth per hop keeps the detector fed (the next batch is
         // being letterboxed while this one runs) without queueing frames that

@@ -66,7 +66,11 @@ pub(crate) fn inference_worker(
         let (jobs, inputs): (Vec<JobMeta>, Vec<Prepared>) =
             batch.into_iter().map(|j| (j.meta, j.prepared)).unzip();
         let n = jobs.len();
-        match detector.detect_batch(&inputs) {
+        let outcome = detector.detect_batch(&inputs);
+        for p in inputs {
+            shared.tensors.give(p.tensor);
+        }
+        match outcome {
             Ok((results, timing)) => {
                 for (job, dets) in jobs.into_iter().zip(results) {
                     let waited = started.saturating_duration_since(job.selected_at);

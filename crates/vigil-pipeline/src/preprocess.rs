@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use vigil_detect::preprocess;
+use vigil_detect::{preprocess, Prepared};
 
 use crate::ctx::{InferJob, JobMeta, PreJob, Shared};
 use crate::types::Timings;
@@ -18,8 +18,10 @@ pub(crate) fn preprocess_worker(
 ) {
     for job in rx.iter() {
         let t = Instant::now();
-        match preprocess::preprocess(&job.decoded.frame.image, w, h) {
-            Ok(prepared) => {
+        let mut tensor = shared.tensors.take(3 * w as usize * h as usize);
+        match preprocess::preprocess_into(&job.decoded.frame.image, w, h, &mut tensor) {
+            Ok(letterbox) => {
+                let prepared = Prepared { tensor, letterbox };
                 let timings = Timings {
                     decode: job.decoded.decode,
                     preprocess: t.elapsed(),
@@ -42,6 +44,7 @@ pub(crate) fn preprocess_worker(
                 }
             }
             Err(e) => {
+                shared.tensors.give(tensor);
                 shared.pending.fetch_sub(1, Ordering::SeqCst);
                 job.reply.fail(job.decoded.frame, e.into());
             }
