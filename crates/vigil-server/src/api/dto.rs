@@ -240,7 +240,24 @@ pub struct StreamPatchDoc {
     pub(crate) events: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
     pub(crate) tracker: Option<serde_json::Value>,
-    pub(crate) motion: Option<MotionDoc>,
+    pub(crate) motion: Option<MotionPatchDoc>,
+}
+
+/// `motion` in a merge patch: keys merge one by one, and a key set to
+/// `null` goes back to its default (RFC 7396 removes it).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct MotionPatchDoc {
+    pub(crate) enabled: Option<bool>,
+    #[schema(exclusive_minimum = 0, maximum = 255)]
+    pub(crate) threshold: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 1)]
+    pub(crate) min_area: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 86400)]
+    pub(crate) stationary_after_s: Option<f64>,
+    #[schema(exclusive_minimum = 0, maximum = 86400)]
+    pub(crate) check_every_s: Option<f64>,
 }
 
 /// A stream's motion gating (`[streams.motion]`); keys left out keep their

@@ -59,7 +59,7 @@ pub(crate) const MIB: u64 = 1024 * 1024;
         JobStatus, JobUpload, StreamView, StreamState, StreamConfigDoc, TransportDoc, UnitsDoc,
         AnchorDoc, ZoneDoc, LineDoc, EventRecordDoc, EventTypeDoc, EventStatusDoc,
         DeliveryDoc, StreamDetail, Origin, ObjectFilterDoc, MaskDoc, MaskTestDoc,
-        StreamEventsDoc, StreamPatchDoc, MotionDoc, crate::streams::BaselineSaved, crate::console::Login, crate::console::SessionView,
+        StreamEventsDoc, StreamPatchDoc, MotionDoc, MotionPatchDoc, crate::streams::BaselineSaved, crate::console::Login, crate::console::SessionView,
         crate::console::SystemView, crate::console::ProbeRequest, crate::console::ProbeResult,
         crate::console::ProbeTransport
     )),

@@ -40,6 +40,15 @@ pub(crate) async fn create_stream(
     crate::api::edge::require_content_type(&headers, &["application/json"])?;
     let cfg: StreamConfig = serde_json::from_slice(&body)
         .map_err(|e| ApiError::BadRequest(format!("invalid stream: {e}")))?;
+    // Decoded twice (the typed decode keeps serde's line and column in its
+    // messages): some optional fields would read `null` as "not set".
+    let doc: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("invalid stream: {e}")))?;
+    if let Some(path) = crate::streams::nested_null(&doc) {
+        return Err(ApiError::BadRequest(format!(
+            "invalid stream: {path}: null is not a value here; leave the key out for its default"
+        )));
+    }
     let streams = Arc::clone(&crate::api::ready(&st)?.streams);
     let detail = tokio::task::spawn_blocking(move || streams.add(cfg))
         .await

@@ -535,6 +535,50 @@ async fn stream_writes_check_their_body_type_and_etag() {
     assert_eq!(form.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
+/// `null` is "not set" where the schema says a key is nullable (top-level
+/// `every`/`fps`/`tracker`, and every key of a merge patch's objects, which
+/// RFC 7396 removes) and refused everywhere else, naming the key: the
+/// schema fuzzer found `motion.check_every_s: null` accepted by a `PATCH`
+/// whose schema forbade it, and `masks[].name: null` was read as "no name".
+/// (The merge itself is tested in `streams::patch`; the streams here are fake.)
+#[tokio::test]
+async fn null_means_not_set_exactly_where_the_schema_says_so() {
+    let a = ready_api(|_| {});
+    let post = |body: &str| {
+        req("POST", "/v1/streams")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let tri = r#""points": [[0, 0], [10, 0], [10, 10]]"#;
+    for (body, path) in [
+        (
+            format!(
+                r#"{{"id": "n", "url": "rtsp://10.0.0.9/x",
+                    "masks": [{{{tri}, "name": null}}]}}"#
+            ),
+            "masks[0].name",
+        ),
+        (
+            r#"{"id": "n", "url": "rtsp://10.0.0.9/x",
+                "filters": {"person": {"min_score": null}}}"#
+                .to_string(),
+            "filters.person.min_score",
+        ),
+    ] {
+        let r = a.call(post(&body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        let e = r.error();
+        assert!(e.contains(&format!("{path}: null is not a value")), "{e}");
+    }
+    let spec = a.get("/openapi.json").await.json();
+    let motion = &spec["components"]["schemas"]["MotionPatchDoc"]["properties"];
+    assert_eq!(
+        motion["check_every_s"]["type"],
+        serde_json::json!(["number", "null"])
+    );
+}
+
 #[tokio::test]
 async fn a_foreign_origin_may_read_but_not_change_state() {
     let a = ready_api(|_| {});

@@ -52,6 +52,7 @@ pub fn apply(current: &StreamConfig, patch: &Value) -> Result<StreamConfig, Stre
     let mut doc = serde_json::to_value(current)
         .map_err(|e| StreamError::Internal(format!("cannot encode the stream: {e}")))?;
     reject_unknown_nulls(&doc, patch, &key)?;
+    reject_nulls_in_arrays(patch, &key)?;
     merge(&mut doc, patch, 0)?;
     if doc.get("id") != Some(&Value::String(current.id.clone())) {
         return Err(StreamError::Invalid(format!(
@@ -63,6 +64,55 @@ pub fn apply(current: &StreamConfig, patch: &Value) -> Result<StreamConfig, Stre
         doc["url"] = Value::String(current.url.clone());
     }
     serde_json::from_value(doc).map_err(|e| StreamError::Invalid(format!("{key}: {e}")))
+}
+
+/// Where `null` stands in a stream document outside a merge: anywhere below
+/// the top level. Top-level `every`, `fps` and `tracker` may be `null` (not
+/// set, as `GET` shows them); below that a key is left out for its default,
+/// so `{"masks": [{"name": null, ...}]}` is refused as the schema says, not
+/// read as "no name" by one field's decoder and refused by the next one's.
+/// Returns the path of the first `null`, e.g. `masks[0].name`.
+pub fn nested_null(doc: &Value) -> Option<String> {
+    fn find(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::Null => Some(path.to_string()),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, x)| find(x, &format!("{path}[{i}]"))),
+            Value::Object(m) => m.iter().find_map(|(k, x)| find(x, &format!("{path}.{k}"))),
+            _ => None,
+        }
+    }
+    let obj = doc.as_object()?;
+    obj.iter()
+        .find_map(|(k, v)| if v.is_null() { None } else { find(v, k) })
+}
+
+/// In a merge patch `null` removes a key of an object, but an array is a
+/// value that replaces the old one whole: a `null` inside it is not a
+/// removal, and is refused as in a new stream.
+fn reject_nulls_in_arrays(patch: &Value, key: &str) -> Result<(), StreamError> {
+    fn find(v: &Value, path: &str) -> Option<String> {
+        match v {
+            Value::Object(m) => m.iter().find_map(|(k, x)| {
+                let here = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                find(x, &here)
+            }),
+            Value::Array(_) => nested_null(&serde_json::json!({ path: v })).map(|p| p.to_string()),
+            _ => None,
+        }
+    }
+    match find(patch, "") {
+        Some(path) => Err(StreamError::Invalid(format!(
+            "{key}.{path}: null is not a value here; leave the key out for its default"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// A `null` for a key the document lacks is a no-op in RFC 7396, so an
@@ -230,6 +280,39 @@ mod tests {
         ] {
             assert!(needs_restart(&c, &apply(&c, &p).unwrap()), "{p}");
         }
+    }
+
+    #[test]
+    fn null_resets_a_key_of_an_object_but_is_refused_inside_an_array() {
+        let set = json!({"motion": {"check_every_s": 2.5, "threshold": 30.0}});
+        let c = apply(&cam(), &set).unwrap();
+        let back = apply(&c, &json!({"motion": {"check_every_s": null}})).unwrap();
+        let defaults = vigil_core::config::MotionConfig::default();
+        assert_eq!(back.motion.check_every_s, defaults.check_every_s);
+        assert_eq!(back.motion.threshold, 30.0);
+        let tri = json!([[0.0, 0.0], [10.0, 0.0], [10.0, 10.0]]);
+        let line = json!({"name": "l", "a": [0.0, 0.0], "b": [1.0, 1.0], "min_score": null});
+        for (patch, path) in [
+            (
+                json!({"masks": [{"points": tri, "test": null}]}),
+                "masks[0].test",
+            ),
+            (
+                json!({"zones": [{"name": "z", "points": tri, "classes": null}]}),
+                "zones[0].classes",
+            ),
+            (json!({"lines": [line]}), "lines[0].min_score"),
+        ] {
+            let err = apply(&c, &patch).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{path}: null is not a value")),
+                "{err}"
+            );
+        }
+        let top = json!({"every": null, "fps": null, "tracker": null});
+        assert_eq!(nested_null(&top), None);
+        let filter = json!({"filters": {"*": {"min_score": null}}});
+        assert_eq!(nested_null(&filter).as_deref(), Some("filters.*.min_score"));
     }
 
     #[test]
