@@ -167,11 +167,13 @@ impl Engine {
         }
         drop((pre_rx, infer_tx));
         let wait = Duration::from_millis(cfg.batch.max_wait_ms);
+        let turns = Arc::new(inference::Turns::new(detectors.len()));
         for (i, mut detector) in detectors.into_iter().enumerate() {
             let rx = infer_rx.clone();
             let sh = Arc::clone(&shared);
+            let turns = Arc::clone(&turns);
             threads.push(spawn(&format!("vigil-inference-{i}"), move || {
-                inference::inference_worker(detector.as_mut(), &rx, max, wait, &sh)
+                inference::inference_worker(detector.as_mut(), (i, &turns), &rx, (max, wait), &sh)
             }));
         }
         drop(infer_rx);

@@ -646,3 +646,93 @@ fn a_slow_sink_bounds_the_frames_in_flight() {
         "up to {worst} frames between decoder and sink"
     );
 }
+
+/// An idle engine gives each request to the session that finished last (its
+/// weights are still in the caches), not round the sessions; a session busy
+/// with one request does not hold up the next, which another session takes.
+#[test]
+fn an_idle_engine_keeps_to_one_session_and_a_busy_one_spreads() {
+    let fakes: Vec<FakeDetector> = (0..3).map(|_| FakeDetector::new()).collect();
+    let logs: Vec<_> = fakes.iter().map(FakeDetector::log).collect();
+    let boxed = fakes
+        .into_iter()
+        .map(|f| Box::new(f) as Box<dyn BatchDetector>)
+        .collect();
+    let e = Engine::start_sessions(boxed, config(4, JobPriority::Fair));
+    for i in 0..12 {
+        e.detect_image(tagged_image(40, 30, 0x0500 + i))
+            .expect("detections");
+    }
+    let counts: Vec<usize> = logs.iter().map(|l| l.tags().len()).collect();
+    assert_eq!(counts.iter().sum::<usize>(), 12, "{counts:?}");
+    assert_eq!(
+        counts.iter().filter(|&&n| n > 0).count(),
+        1,
+        "one session ran every request of an idle engine: {counts:?}"
+    );
+    e.shutdown();
+
+    // Two sessions that each hold their batch until both are inside one
+    // (or LIMIT passes): two requests at once meet only if the second went
+    // to the session the first left free, not into a queue behind it.
+    let inside = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let met = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let fakes: Vec<Box<dyn BatchDetector>> = (0..2)
+        .map(|_| {
+            Box::new(Rendezvous {
+                inside: Arc::clone(&inside),
+                met: Arc::clone(&met),
+            }) as Box<dyn BatchDetector>
+        })
+        .collect();
+    let e = Arc::new(Engine::start_sessions(fakes, config(1, JobPriority::Fair)));
+    let callers: Vec<_> = (0..2u32)
+        .map(|i| {
+            let e = Arc::clone(&e);
+            std::thread::spawn(move || e.detect_image(tagged_image(40, 30, 0x0600 + i)))
+        })
+        .collect();
+    for c in callers {
+        join_bounded(c, 2 * LIMIT, "a request").expect("detections");
+    }
+    assert_eq!(
+        met.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "the two requests never ran in the two sessions at once"
+    );
+    Arc::try_unwrap(e)
+        .ok()
+        .expect("no other engine handle")
+        .shutdown();
+}
+
+/// A detector whose batches wait (bounded by [`LIMIT`]) until another
+/// session is inside a batch too; counts the batches that met one.
+struct Rendezvous {
+    inside: Arc<std::sync::atomic::AtomicUsize>,
+    met: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl BatchDetector for Rendezvous {
+    fn input_size(&self) -> (u32, u32) {
+        (32, 32)
+    }
+
+    fn detect_batch(
+        &mut self,
+        frames: &[vigil_detect::Prepared],
+    ) -> Result<
+        (Vec<Vec<vigil_core::Detection>>, vigil_detect::BatchTiming),
+        vigil_detect::DetectError,
+    > {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.inside.fetch_add(1, SeqCst);
+        if vigil_testkit::try_wait_until(LIMIT, || (self.inside.load(SeqCst) >= 2).then_some(()))
+            .is_some()
+        {
+            self.met.fetch_add(1, SeqCst);
+        }
+        let out = (vec![Vec::new(); frames.len()], Default::default());
+        Ok(out)
+    }
+}
