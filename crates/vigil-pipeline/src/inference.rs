@@ -15,26 +15,22 @@ use crate::error::PipelineError;
 use crate::infer::BatchDetector;
 use crate::types::Timings;
 
-/// Collects up to `max` items, waiting at most `max_wait` after the first.
-/// `None` once the channel is closed and empty.
-pub fn collect_batch<T>(rx: &Receiver<T>, max: usize, max_wait: Duration) -> Option<Vec<T>> {
-    collect_batch_while(rx, max, max_wait, || {}, || true)
-}
-
-/// Like [`collect_batch`], but waits for more only while `more_coming`
-/// says another item can arrive: what is already queued is always taken,
-/// and a partial batch runs at once when nothing else is on its way. So
-/// batching costs latency only under concurrent load, where it pays.
-/// `taken` runs once per item received (before `more_coming` is asked
-/// again), so a counter of expected items can be kept exact.
-pub fn collect_batch_while<T>(
+/// Session `session`'s next batch, once it holds the turn ([`Turns`]): up
+/// to `max` items, waiting for more only while `more_coming` says another
+/// item can arrive. What is already queued is always taken, and a partial
+/// batch runs at once when nothing else is on its way, so batching costs
+/// latency only under concurrent load, where it pays. `taken` runs once per
+/// item received (before `more_coming` is asked again), so a counter of
+/// expected items can be kept exact. `None` once the channel is closed.
+fn collect_batch<T>(
+    (session, turns): (usize, &Turns),
     rx: &Receiver<T>,
     max: usize,
     max_wait: Duration,
     taken: impl Fn(),
     more_coming: impl Fn() -> bool,
 ) -> Option<Vec<T>> {
-    let first = rx.recv().ok()?;
+    let first = turns.next(session, rx)?;
     taken();
     Some(fill_batch(first, rx, max, max_wait, taken, more_coming))
 }
@@ -190,9 +186,8 @@ pub(crate) fn inference_worker(
     let taken = || {
         shared.pending.fetch_sub(1, Ordering::SeqCst);
     };
-    while let Some(first) = turns.next(session, rx) {
-        taken();
-        let batch = fill_batch(first, rx, max, max_wait, taken, || shared.more_coming());
+    let more_coming = || shared.more_coming();
+    while let Some(batch) = collect_batch((session, turns), rx, max, max_wait, taken, more_coming) {
         let started = Instant::now();
         let (jobs, inputs): (Vec<JobMeta>, Vec<Prepared>) =
             batch.into_iter().map(|j| (j.meta, j.prepared)).unzip();
@@ -234,7 +229,7 @@ mod tests {
     use std::sync::atomic::{AtomicBool, AtomicUsize};
     use std::sync::Arc;
 
-    /// Runs `collect_batch_while` on another thread and waits (bounded) for
+    /// Runs `collect_batch` (one session) on another thread and waits (bounded) for
     /// its answer, so a batcher that waited `max_wait` (an hour here) fails
     /// the test instead of hanging it.
     fn collect_in_thread(
@@ -245,7 +240,8 @@ mod tests {
     ) -> Receiver<Option<Vec<u32>>> {
         let (tx, out) = bounded(1);
         std::thread::spawn(move || {
-            let got = collect_batch_while(
+            let got = collect_batch(
+                (0, &Turns::new(1)),
                 &rx,
                 max,
                 Duration::from_secs(3600),
@@ -294,7 +290,14 @@ mod tests {
         let (tx, rx) = bounded::<u32>(1);
         drop(tx);
         assert_eq!(
-            collect_batch_while(&rx, 4, Duration::from_secs(3600), || {}, || true),
+            collect_batch(
+                (0, &Turns::new(1)),
+                &rx,
+                4,
+                Duration::from_secs(3600),
+                || {},
+                || true
+            ),
             None
         );
     }

@@ -30,7 +30,6 @@ pub use adapters::{tracker, VideoFrameSource};
 pub use engine::{Engine, EngineConfig};
 pub use error::PipelineError;
 pub use infer::BatchDetector;
-pub use inference::{collect_batch, collect_batch_while};
 pub use motion::{Gate, MotionGate, MotionMask};
 pub use outputs::{FileOutputs, PartialFile};
 pub use scheduler::{SchedulerStats, BACKGROUND_SHARE, INTERACTIVE_SHARE};
