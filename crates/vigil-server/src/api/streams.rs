@@ -46,7 +46,8 @@ pub(crate) async fn create_stream(
         .map_err(|e| ApiError::BadRequest(format!("invalid stream: {e}")))?;
     if let Some(path) = crate::streams::nested_null(&doc) {
         return Err(ApiError::BadRequest(format!(
-            "invalid stream: {path}: null is not a value here; leave the key out for its default"
+            "invalid stream: {}",
+            crate::streams::null_refused(&path)
         )));
     }
     let streams = Arc::clone(&crate::api::ready(&st)?.streams);

@@ -37,7 +37,7 @@ use crate::source_policy::{check_stream_source, CheckedSource, SourcePolicy, GEN
 pub use live::{LiveFeed, LiveFrame};
 pub use monitor::Monitoring;
 use monitor::{SharedDrift, StreamMonitor};
-pub use patch::nested_null;
+pub use patch::{nested_null, null_refused};
 pub use registry::{Origin, Registry, RegistryError};
 use rules::{FilteredTracker, Rules, RulesCell};
 pub use sink::EventOutputs;

@@ -73,20 +73,30 @@ pub fn apply(current: &StreamConfig, patch: &Value) -> Result<StreamConfig, Stre
 /// read as "no name" by one field's decoder and refused by the next one's.
 /// Returns the path of the first `null`, e.g. `masks[0].name`.
 pub fn nested_null(doc: &Value) -> Option<String> {
-    fn find(v: &Value, path: &str) -> Option<String> {
-        match v {
-            Value::Null => Some(path.to_string()),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .find_map(|(i, x)| find(x, &format!("{path}[{i}]"))),
-            Value::Object(m) => m.iter().find_map(|(k, x)| find(x, &format!("{path}.{k}"))),
-            _ => None,
-        }
+    doc.as_object()?
+        .iter()
+        .find_map(|(k, v)| if v.is_null() { None } else { first_null(v, k) })
+}
+
+/// Why a `null` at `path` is refused (the same words for a new stream and a
+/// patch).
+pub fn null_refused(path: &str) -> String {
+    format!("{path}: null is not a value here; leave the key out for its default")
+}
+
+/// The path of the first `null` in `v`, itself at `path`.
+fn first_null(v: &Value, path: &str) -> Option<String> {
+    match v {
+        Value::Null => Some(path.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| first_null(x, &format!("{path}[{i}]"))),
+        Value::Object(m) => m
+            .iter()
+            .find_map(|(k, x)| first_null(x, &format!("{path}.{k}"))),
+        _ => None,
     }
-    let obj = doc.as_object()?;
-    obj.iter()
-        .find_map(|(k, v)| if v.is_null() { None } else { find(v, k) })
 }
 
 /// In a merge patch `null` removes a key of an object, but an array is a
@@ -103,13 +113,14 @@ fn reject_nulls_in_arrays(patch: &Value, key: &str) -> Result<(), StreamError> {
                 };
                 find(x, &here)
             }),
-            Value::Array(_) => nested_null(&serde_json::json!({ path: v })).map(|p| p.to_string()),
+            Value::Array(_) => first_null(v, path),
             _ => None,
         }
     }
     match find(patch, "") {
         Some(path) => Err(StreamError::Invalid(format!(
-            "{key}.{path}: null is not a value here; leave the key out for its default"
+            "{key}.{}",
+            null_refused(&path)
         ))),
         None => Ok(()),
     }
