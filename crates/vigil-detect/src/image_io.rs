@@ -16,15 +16,26 @@ pub fn decode_image(bytes: &[u8], what: &str) -> Result<ImageBgr, DetectError> {
     if bytes.is_empty() {
         return Err(DetectError::Image(format!("{what}: file is empty")));
     }
+    let mat = imdecode_into(bytes, what, &mut Mat::default())?;
+    mat_to_image(&mat).map_err(|e| DetectError::Image(format!("{what}: {e}")))
+}
+
+/// OpenCV's decode into `dst` (kept when it already has the decoded size
+/// and type, else reallocated), refusing what decodes to nothing.
+fn imdecode_into(
+    bytes: &[u8],
+    what: &str,
+    dst: &mut impl opencv::core::MatTrait,
+) -> Result<Mat, DetectError> {
     let buf = Vector::<u8>::from_slice(bytes);
-    let mat = opencv::imgcodecs::imdecode(&buf, opencv::imgcodecs::IMREAD_COLOR)
+    let mat = opencv::imgcodecs::imdecode_to(&buf, opencv::imgcodecs::IMREAD_COLOR, dst)
         .map_err(|e| DetectError::Image(format!("{what}: cannot decode image: {}", e.message)))?;
     if mat.empty() {
         return Err(DetectError::Image(format!(
             "{what}: not a readable image (expected JPEG, PNG, BMP or WebP)"
         )));
     }
-    mat_to_image(&mat).map_err(|e| DetectError::Image(format!("{what}: {e}")))
+    Ok(mat)
 }
 
 /// [`decode_image`] straight into the [`ImageBgr`]'s buffer when the header
@@ -39,21 +50,13 @@ fn decode_sized(bytes: &[u8], what: &str, w: u32, h: u32) -> Result<ImageBgr, De
         .ok_or_else(|| DetectError::Image(format!("{what}: {w}x{h} is too large")))?;
     let mut data = vec![0u8; len];
     let ptr = data.as_ptr();
-    let cv = |e: opencv::Error| {
-        DetectError::Image(format!("{what}: cannot decode image: {}", e.message))
-    };
-    let buf = Vector::<u8>::from_slice(bytes);
     let moved = {
         let mut dst =
             Mat::new_rows_cols_with_bytes_mut::<opencv::core::Vec3b>(h as i32, w as i32, &mut data)
-                .map_err(cv)?;
-        let mat = opencv::imgcodecs::imdecode_to(&buf, opencv::imgcodecs::IMREAD_COLOR, &mut dst)
-            .map_err(cv)?;
-        if mat.empty() {
-            return Err(DetectError::Image(format!(
-                "{what}: not a readable image (expected JPEG, PNG, BMP or WebP)"
-            )));
-        }
+                .map_err(|e| {
+                    DetectError::Image(format!("{what}: cannot decode image: {}", e.message))
+                })?;
+        let mat = imdecode_into(bytes, what, &mut dst)?;
         let in_place = std::ptr::eq(mat.data(), ptr)
             && mat.cols() == w as i32
             && mat.rows() == h as i32
