@@ -49,8 +49,14 @@ fn main() {
         EngineConfig::default(),
     );
     let bytes = std::fs::read(image).expect("image");
-    let img = image_io::decode_untrusted_image(&bytes, "image", u64::MAX).expect("decode");
     let (w, h) = bare.input_size();
+    // What `POST /v1/detect` decodes: sized for the model's input.
+    let decode = || {
+        image_io::decode_upload(&bytes, "image", u64::MAX, Some((w, h)))
+            .expect("decode")
+            .image
+    };
+    let img = decode();
     let prepared = preprocess::preprocess(&img, w, h).expect("letterbox");
     let (mut t_bare, mut t_dec, mut t_pre, mut t_eng, mut t_all) =
         (vec![], vec![], vec![], vec![], vec![]);
@@ -59,7 +65,7 @@ fn main() {
         bare.run_only(&prepared.tensor, 1).expect("run");
         let d_bare = t.elapsed();
         let t = Instant::now();
-        let dec = image_io::decode_untrusted_image(&bytes, "image", u64::MAX).expect("decode");
+        let dec = decode();
         let d_dec = t.elapsed();
         let t = Instant::now();
         let _ = preprocess::preprocess(&dec, w, h).expect("letterbox");
@@ -68,8 +74,7 @@ fn main() {
         engine.detect_image(dec).expect("engine");
         let d_eng = t.elapsed();
         let t = Instant::now();
-        let dec = image_io::decode_untrusted_image(&bytes, "image", u64::MAX).expect("decode");
-        engine.detect_image(dec).expect("engine");
+        engine.detect_image(decode()).expect("engine");
         let d_all = t.elapsed();
         if i >= 3 {
             t_bare.push(d_bare);
@@ -85,9 +90,7 @@ fn main() {
         for _ in 0..conc {
             sc.spawn(|| {
                 for _ in 0..n / conc {
-                    let dec = image_io::decode_untrusted_image(&bytes, "image", u64::MAX)
-                        .expect("decode");
-                    engine.detect_image(dec).expect("engine");
+                    engine.detect_image(decode()).expect("engine");
                 }
             });
         }

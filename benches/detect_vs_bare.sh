@@ -70,6 +70,7 @@ bare, p50, c1, c8 = (statistics.median(c) for c in zip(*rows))
 print(f"median bare session call P50  {bare:.1f} ms")
 print(f"median /v1/detect c1 P50       {p50:.1f} ms   ({c1:.2f} req/s)")
 print(f"median /v1/detect c8           {c8:.2f} req/s")
-print(f"detect P50 / bare P50 = {p50 / bare:.3f}   (per round {', '.join(f'{r[1] / r[0]:.3f}' for r in rows)})")
+per = [r[1] / r[0] for r in rows]
+print(f"detect P50 / bare P50 = {p50 / bare:.3f}   (per round {', '.join(f'{x:.3f}' for x in per)}; median of rounds {statistics.median(per):.3f})")
 print(f"c8 / c1 throughput    = {c8 / c1:.3f}   (per round {', '.join(f'{r[3] / r[2]:.3f}' for r in rows)})")
 PY

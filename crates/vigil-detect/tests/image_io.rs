@@ -61,3 +61,149 @@ fn a_photo_decodes_as_opencv_decodes_it() {
     assert_eq!((untrusted.width(), untrusted.height()), (768, 576));
     assert_eq!(untrusted.data(), plain.data());
 }
+
+fn dog() -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/photos/dog.jpg");
+    std::fs::read(&path).expect("data/photos/dog.jpg: run `make setup`")
+}
+
+/// `jpeg` with an EXIF block whose orientation tag is `o`, as a phone
+/// writes a portrait photo (stored landscape, `o` = 6: turn 90° clockwise).
+fn with_orientation(jpeg: &[u8], o: u16) -> Vec<u8> {
+    let mut tiff = b"MM\0*\0\0\0\x08\0\x01".to_vec();
+    tiff.extend_from_slice(&[0x01, 0x12, 0, 3, 0, 0, 0, 1]);
+    tiff.extend_from_slice(&o.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&(app1.len() as u16 + 2).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// dog.jpg scaled to `w`x`h` and encoded again.
+fn big_dog(w: i32, h: i32) -> Vec<u8> {
+    let src = opencv::imgcodecs::imdecode(
+        &Vector::<u8>::from_slice(&dog()),
+        opencv::imgcodecs::IMREAD_COLOR,
+    )
+    .expect("decode");
+    let mut big = Mat::default();
+    opencv::imgproc::resize(
+        &src,
+        &mut big,
+        opencv::core::Size::new(w, h),
+        0.0,
+        0.0,
+        opencv::imgproc::INTER_LINEAR,
+    )
+    .expect("resize");
+    encode(&big, ".jpg")
+}
+
+fn opencv_decode(bytes: &[u8], flags: i32) -> Mat {
+    opencv::imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), flags).expect("decode")
+}
+
+const MODEL: Option<(u32, u32)> = Some((640, 640));
+
+#[test]
+fn the_scale_down_keeps_at_least_the_model_input_in_either_orientation() {
+    let cases = [
+        ((768, 576), 1),
+        ((640, 480), 1),
+        ((1279, 720), 1),
+        ((1280, 720), 2),
+        ((1920, 1440), 2),
+        ((1440, 1920), 2),
+        ((2560, 1440), 4),
+        ((4032, 3024), 4),
+        ((3024, 4032), 4),
+        ((8000, 6000), 8),
+        ((20000, 100), 8),
+    ];
+    for ((w, h), s) in cases {
+        assert_eq!(image_io::jpeg_scale(w, h, (640, 640)), s, "{w}x{h}");
+    }
+    // A wide model input: the tighter of the two orientations decides.
+    assert_eq!(image_io::jpeg_scale(1920, 1080, (1280, 736)), 1);
+}
+
+#[test]
+fn a_large_jpeg_decodes_at_the_model_s_scale_and_its_boxes_map_back() {
+    let bytes = big_dog(1920, 1440);
+    let up = image_io::decode_upload(&bytes, "upload", u64::MAX, MODEL).expect("upload");
+    assert_eq!((up.width, up.height), (1920, 1440));
+    assert_eq!((up.image.width(), up.image.height()), (960, 720));
+    // libjpeg's own half-scale decode, pixel for pixel.
+    let half = opencv_decode(&bytes, opencv::imgcodecs::IMREAD_REDUCED_COLOR_2);
+    assert_eq!(up.image.data(), half.data_bytes().expect("bytes"));
+
+    let mut dets = vec![vigil_core::Detection {
+        class_id: 0,
+        label: "person".into(),
+        score: 0.9,
+        bbox: vigil_core::BBox::new(10.0, 20.0, 30.0, 719.0),
+        track_id: None,
+    }];
+    up.to_client().apply(&mut dets);
+    assert_eq!(
+        dets[0].bbox,
+        vigil_core::BBox::new(20.0, 40.0, 60.0, 1438.0)
+    );
+
+    // Without a model size (or for another format) the picture decodes whole.
+    let whole = image_io::decode_upload(&bytes, "upload", u64::MAX, None).expect("whole");
+    assert_eq!((whole.image.width(), whole.image.height()), (1920, 1440));
+    let png = encode(
+        &opencv_decode(&bytes, opencv::imgcodecs::IMREAD_COLOR),
+        ".png",
+    );
+    let png = image_io::decode_upload(&png, "upload", u64::MAX, MODEL).expect("png");
+    assert_eq!((png.image.width(), png.image.height()), (1920, 1440));
+}
+
+#[test]
+fn an_exif_turned_photo_is_accepted_and_reported_upright() {
+    // Stored 768x576, shown 576x768: the header's size, turned.
+    let turned = with_orientation(&dog(), 6);
+    for input in [None, MODEL] {
+        let up = image_io::decode_upload(&turned, "upload", u64::MAX, input).expect("turned");
+        assert_eq!((up.width, up.height), (576, 768), "{input:?}");
+        let cv = opencv_decode(&turned, opencv::imgcodecs::IMREAD_COLOR);
+        assert_eq!(
+            up.image.data(),
+            cv.data_bytes().expect("bytes"),
+            "{input:?}"
+        );
+    }
+    // Turned and scaled down.
+    let big = with_orientation(&big_dog(1920, 1440), 6);
+    let up = image_io::decode_upload(&big, "upload", u64::MAX, MODEL).expect("big turned");
+    assert_eq!((up.width, up.height), (1440, 1920));
+    assert_eq!((up.image.width(), up.image.height()), (720, 960));
+    // An upright tag changes nothing.
+    let upright = with_orientation(&dog(), 1);
+    let up = image_io::decode_upload(&upright, "upload", u64::MAX, MODEL).expect("upright");
+    assert_eq!((up.width, up.height), (768, 576));
+}
+
+#[test]
+fn a_photo_for_the_model_decodes_within_three_levels_of_libjpeg() {
+    let bytes = dog();
+    let up = image_io::decode_upload(&bytes, "upload", u64::MAX, MODEL).expect("upload");
+    let cv = image_io::decode_image(&bytes, "upload").expect("opencv");
+    assert_eq!((up.width, up.height), (768, 576));
+    assert_eq!((up.image.width(), up.image.height()), (768, 576));
+    let worst = up
+        .image
+        .data()
+        .iter()
+        .zip(cv.data())
+        .map(|(a, b)| a.abs_diff(*b))
+        .max();
+    assert!(worst.is_some_and(|d| d <= 3), "worst difference {worst:?}");
+}

@@ -54,11 +54,19 @@ pub trait ImageDetector: Send + Sync {
     /// Blocks until the image's detections are ready (call it off the
     /// async workers).
     fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, DetectFailed>;
+
+    /// The model's input (width, height): an upload larger than it needs
+    /// is decoded smaller (see `vigil_detect::image_io::decode_upload`).
+    fn input_size(&self) -> (u32, u32);
 }
 
 impl ImageDetector for Engine {
     fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, DetectFailed> {
         Engine::detect_image(self, image).map_err(|e| DetectFailed(e.to_string()))
+    }
+
+    fn input_size(&self) -> (u32, u32) {
+        Engine::input_size(self)
     }
 }
 

@@ -37,12 +37,15 @@ pub(crate) async fn detect(
     let body = read_body(req.into_body(), limit, st.limits.body, too_large).await?;
     let max_pixels = st.cfg.server.max_pixels;
     let (width, height, detections) = tokio::task::spawn_blocking(move || {
-        let img = vigil_detect::image_io::decode_untrusted_image(&body, "request body", max_pixels)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let (w, h) = (img.width(), img.height());
-        let dets = detector
-            .detect_image(img)
+        let input = Some(detector.input_size());
+        let upload =
+            vigil_detect::image_io::decode_upload(&body, "request body", max_pixels, input)
+                .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let (w, h, to_client) = (upload.width, upload.height, upload.to_client());
+        let mut dets = detector
+            .detect_image(upload.image)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        to_client.apply(&mut dets);
         Ok::<_, ApiError>((w, h, dets))
     })
     .await

@@ -71,10 +71,16 @@ pub struct Readiness {
     pub(crate) reason: Option<String>,
 }
 
+/// What `POST /v1/detect` found, in the pixels of the picture as shown.
 #[derive(Serialize, ToSchema)]
 pub struct DetectResponse {
+    /// The picture's width as shown: after its EXIF orientation (a phone's
+    /// portrait photo stored landscape is answered portrait).
     pub(crate) width: u32,
+    /// The picture's height as shown (after its EXIF orientation).
     pub(crate) height: u32,
+    /// Boxes in the picture's own pixels, also when a large JPEG was
+    /// decoded at a fraction of its size for the model.
     #[schema(value_type = Vec<DetectionDoc>)]
     pub(crate) detections: Vec<Detection>,
 }

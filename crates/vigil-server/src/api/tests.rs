@@ -296,18 +296,30 @@ async fn model_routes_are_503_while_loading_and_events_page() {
     assert!(bad.error().contains("limit"), "{}", bad.error());
 }
 
-/// Finds one "person" covering the image's left half, whatever it is.
+/// Finds one "person" covering the image's left half, whatever it is, and
+/// on images over 100 pixels wide a 10x10 "cat" in the corner of the pixels
+/// it was given (which shows the scale of the decode it saw).
 struct FakeDetector;
 
 impl ImageDetector for FakeDetector {
     fn detect_image(&self, image: ImageBgr) -> Result<Vec<Detection>, DetectFailed> {
-        Ok(vec![Detection {
-            class_id: 0,
-            label: "person".into(),
+        let found = |class_id, label: &str, bbox| Detection {
+            class_id,
+            label: label.into(),
             score: 0.9,
-            bbox: BBox::new(0.0, 0.0, image.width() as f32 / 2.0, image.height() as f32),
+            bbox,
             track_id: None,
-        }])
+        };
+        let (w, h) = (image.width() as f32, image.height() as f32);
+        let mut dets = vec![found(0, "person", BBox::new(0.0, 0.0, w / 2.0, h))];
+        if w > 100.0 {
+            dets.push(found(15, "cat", BBox::new(0.0, 0.0, 10.0, 10.0)));
+        }
+        Ok(dets)
+    }
+
+    fn input_size(&self) -> (u32, u32) {
+        (640, 640)
     }
 }
 
@@ -416,6 +428,33 @@ async fn detect_decodes_the_image_and_answers_the_detector_s_boxes() {
         serde_json::json!([0.0, 0.0, 32.0, 48.0])
     );
     assert!(j["detections"][0].get("track_id").is_none());
+}
+
+#[tokio::test]
+async fn a_large_photo_is_decoded_at_the_model_s_scale_and_answered_in_its_own_pixels() {
+    let a = ready_api(|_| {});
+    // 1920x1440 for a 640x640 model: decoded at half size (960x720), so
+    // the fake's 10-pixel box is 20 pixels of the picture that was sent.
+    let r = a
+        .call(
+            req("POST", "/v1/detect")
+                .body(Body::from(jpeg(1920, 1440)))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.error());
+    let j = r.json();
+    assert_eq!(
+        (j["width"].as_u64(), j["height"].as_u64()),
+        (Some(1920), Some(1440))
+    );
+    assert_eq!(
+        (&j["detections"][0]["bbox"], &j["detections"][1]["bbox"]),
+        (
+            &serde_json::json!([0.0, 0.0, 960.0, 1440.0]),
+            &serde_json::json!([0.0, 0.0, 20.0, 20.0])
+        )
+    );
 }
 
 #[tokio::test]
