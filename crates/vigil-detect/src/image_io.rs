@@ -201,8 +201,11 @@ pub fn decode_upload(
     };
     // libjpeg rounds a scaled-down side up.
     let (dw, dh) = (w.div_ceil(scale), h.div_ceil(scale));
+    // zune-jpeg meets hostile bytes here: should it ever panic on them,
+    // OpenCV decodes (or refuses) instead of the request failing with 500.
     let fast = (input.is_some() && scale == 1)
-        .then(|| decode_jpeg_bgr(bytes, (w, h)))
+        .then(|| std::panic::catch_unwind(|| decode_jpeg_bgr(bytes, (w, h))).ok())
+        .flatten()
         .flatten();
     let image = match fast {
         Some(image) => image,

@@ -207,3 +207,49 @@ fn a_photo_for_the_model_decodes_within_three_levels_of_libjpeg() {
         .max();
     assert!(worst.is_some_and(|d| d <= 3), "worst difference {worst:?}");
 }
+
+#[test]
+fn damaged_jpegs_are_answered_or_refused_never_a_panic() {
+    let good = dog();
+    // xorshift64: the same damage on every run.
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed as usize
+    };
+    let (mut answered, mut refused) = (0, 0);
+    for round in 0..60 {
+        let mut bad = good.clone();
+        match round % 3 {
+            0 => bad.truncate(next() % good.len()),
+            1 => {
+                for _ in 0..8 {
+                    let i = next() % bad.len();
+                    bad[i] ^= 1 << (next() % 8);
+                }
+            }
+            // The header: tables, the frame, the scan's start.
+            _ => {
+                let i = 2 + next() % 620;
+                bad[i] = next() as u8;
+            }
+        }
+        let r =
+            std::panic::catch_unwind(|| image_io::decode_upload(&bad, "upload", 1 << 26, MODEL));
+        match r {
+            Ok(Ok(_)) => answered += 1,
+            Ok(Err(e)) => {
+                assert!(e.to_string().starts_with("upload: "), "{e}");
+                refused += 1;
+            }
+            Err(_) => panic!("round {round}: decoding damaged bytes panicked"),
+        }
+    }
+    // Both kinds happened: the damage reached the decoders.
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+}
