@@ -189,8 +189,9 @@ pub fn decode_upload(
             "{what}: the image is {w}x{h} ({pixels} pixels); at most {max_pixels} are accepted (server.max_pixels)"
         )));
     }
+    let jpeg = bytes.starts_with(&[0xFF, 0xD8]);
     let scale = match input {
-        Some(input) if bytes.starts_with(&[0xFF, 0xD8]) => jpeg_scale(w, h, input),
+        Some(input) if jpeg => jpeg_scale(w, h, input),
         _ => 1,
     };
     let flags = match scale {
@@ -203,10 +204,13 @@ pub fn decode_upload(
     let (dw, dh) = (w.div_ceil(scale), h.div_ceil(scale));
     // zune-jpeg meets hostile bytes here: should it ever panic on them,
     // OpenCV decodes (or refuses) instead of the request failing with 500.
-    let fast = (input.is_some() && scale == 1)
-        .then(|| std::panic::catch_unwind(|| decode_jpeg_bgr(bytes, (w, h))).ok())
-        .flatten()
-        .flatten();
+    let fast = if input.is_some() && jpeg && scale == 1 {
+        std::panic::catch_unwind(|| decode_jpeg_bgr(bytes, (w, h)))
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
     let image = match fast {
         Some(image) => image,
         None => decode_sized(bytes, what, (dw, dh), flags)?,

@@ -54,8 +54,7 @@ fn a_grey_image_decodes_to_three_equal_channels() {
 
 #[test]
 fn a_photo_decodes_as_opencv_decodes_it() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/photos/dog.jpg");
-    let bytes = std::fs::read(&path).expect("data/photos/dog.jpg: run `make setup`");
+    let bytes = dog();
     let untrusted = image_io::decode_untrusted_image(&bytes, "upload", u64::MAX).expect("jpeg");
     let plain = image_io::decode_image(&bytes, "upload").expect("jpeg");
     assert_eq!((untrusted.width(), untrusted.height()), (768, 576));

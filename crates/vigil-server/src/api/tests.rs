@@ -406,13 +406,13 @@ async fn readiness_names_the_model_file_never_its_path() {
     );
 }
 
-#[tokio::test]
-async fn detect_decodes_the_image_and_answers_the_detector_s_boxes() {
-    let a = ready_api(|_| {});
+/// `POST /v1/detect` of a `width`x`height` JPEG: the answer's JSON, after
+/// checking it is a 200 that names the picture's own size.
+async fn detect_jpeg(a: &Api, width: u32, height: u32) -> serde_json::Value {
     let r = a
         .call(
             req("POST", "/v1/detect")
-                .body(Body::from(jpeg(64, 48)))
+                .body(Body::from(jpeg(width, height)))
                 .unwrap(),
         )
         .await;
@@ -420,8 +420,14 @@ async fn detect_decodes_the_image_and_answers_the_detector_s_boxes() {
     let j = r.json();
     assert_eq!(
         (j["width"].as_u64(), j["height"].as_u64()),
-        (Some(64), Some(48))
+        (Some(u64::from(width)), Some(u64::from(height)))
     );
+    j
+}
+
+#[tokio::test]
+async fn detect_decodes_the_image_and_answers_the_detector_s_boxes() {
+    let j = detect_jpeg(&ready_api(|_| {}), 64, 48).await;
     assert_eq!(j["detections"][0]["label"], "person");
     assert_eq!(
         j["detections"][0]["bbox"],
@@ -432,22 +438,9 @@ async fn detect_decodes_the_image_and_answers_the_detector_s_boxes() {
 
 #[tokio::test]
 async fn a_large_photo_is_decoded_at_the_model_s_scale_and_answered_in_its_own_pixels() {
-    let a = ready_api(|_| {});
     // 1920x1440 for a 640x640 model: decoded at half size (960x720), so
     // the fake's 10-pixel box is 20 pixels of the picture that was sent.
-    let r = a
-        .call(
-            req("POST", "/v1/detect")
-                .body(Body::from(jpeg(1920, 1440)))
-                .unwrap(),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.error());
-    let j = r.json();
-    assert_eq!(
-        (j["width"].as_u64(), j["height"].as_u64()),
-        (Some(1920), Some(1440))
-    );
+    let j = detect_jpeg(&ready_api(|_| {}), 1920, 1440).await;
     assert_eq!(
         (&j["detections"][0]["bbox"], &j["detections"][1]["bbox"]),
         (
